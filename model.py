@@ -162,6 +162,7 @@ class Samples:
     completion_mask: torch.Tensor  # (B*n, T) 1 = sampled token, up to and including EOS
     logprobs: torch.Tensor         # (B*n, T) log-prob of each sampled token under logits / T; 0 where masked
     texts: list[str]               # decoded completions, special tokens skipped
+    stopped: torch.Tensor          # (B*n,) bool: the row sampled EOS (False: cut at max_new_tokens)
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -239,7 +240,8 @@ class _Decoder:
         return bool(self.finished.all())
 
     def result(self):
-        return (torch.stack(self.tokens, 1), torch.stack(self.masks, 1), torch.stack(self.logprobs, 1))
+        return (torch.stack(self.tokens, 1), torch.stack(self.masks, 1), torch.stack(self.logprobs, 1),
+                self.finished.clone())
 
 
 @torch.no_grad()
@@ -295,9 +297,9 @@ def sample_naive(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_to
     return _samples(tokenizer, ids, mask, *decoder.result())
 
 
-def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs) -> Samples:
+def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs, stopped) -> Samples:
     texts = tokenizer.batch_decode(tokens.masked_fill(masks == 0, tokenizer.pad_token_id), skip_special_tokens=True)
-    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts)
+    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts, stopped)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""train_grpo.py: the loss on hand examples, end-to-end runs of the real CLI on a tiny model, resume, flags."""
+import json
+
+import pytest
+import torch
+
+import rewards as R
+import train_grpo as G
+
+
+def cfg(**overrides):
+    return G.Config(**overrides)
+
+
+# ---- loss math ------------------------------------------------------------------------------------------------
+
+def test_on_policy_ratio_is_one_and_gradient_is_policy_gradient():
+    """E = 1, one minibatch: lp_old == lp, so ratio = 1 and d loss / d lp_t = -A_i / (number of tokens)."""
+    lp = torch.tensor([[-1.0, -2.0, -0.5], [-0.3, -0.7, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    adv = torch.tensor([0.5, -2.0])
+    loss, stats = G.policy_loss(lp, lp.detach(), adv, mask, cfg())
+    loss.backward()
+    want = torch.tensor([[-0.5, -0.5, -0.5], [2.0, 2.0, 0.0]]) / 5
+    torch.testing.assert_close(lp.grad, want)
+    assert stats["clipped"] == 0 and stats["approx_kl"] == 0
+    # value: -(0.5*3 - 2*2)/5 = 0.5
+    assert loss.item() == pytest.approx(0.5)
+
+
+def test_clip_zeroes_gradient_outside_range_in_the_right_direction():
+    """A > 0: a ratio above 1 + eps gets no gradient, below 1 - eps it still does (and vice versa for A < 0)."""
+    old = torch.zeros(1, 4)
+    lp = torch.log(torch.tensor([[1.5, 0.5, 1.1, 0.9]])).requires_grad_()
+    for sign, dead in ((1.0, [0]), (-1.0, [1])):
+        lp.grad = None
+        loss, _ = G.policy_loss(lp, old, torch.tensor([sign]), torch.ones(1, 4), cfg(dual_clip=100.0))
+        loss.backward()
+        zero = (lp.grad[0] == 0).nonzero()[:, 0].tolist()
+        assert zero == dead, (sign, lp.grad)
+
+
+def test_dual_clip_caps_loss_for_negative_advantage():
+    """A = -1, ratio 5: plain clipped loss = max(5, 1.2) = 5; dual clip c = 3 caps it at 3, with no gradient."""
+    lp = torch.log(torch.tensor([[5.0]])).requires_grad_()
+    loss, _ = G.policy_loss(lp, torch.zeros(1, 1), torch.tensor([-1.0]), torch.ones(1, 1), cfg(dual_clip=3.0))
+    assert loss.item() == pytest.approx(3.0)
+    loss.backward()
+    assert lp.grad.item() == 0
+    loss, _ = G.policy_loss(lp.detach(), torch.zeros(1, 1), torch.tensor([-1.0]), torch.ones(1, 1), cfg(dual_clip=10.0))
+    assert loss.item() == pytest.approx(5.0)
+
+
+def test_kl_is_zero_at_reference_and_k3_elsewhere():
+    lp = torch.tensor([[-1.0, -2.0]])
+    adv, mask = torch.zeros(1), torch.ones(1, 2)
+    _, stats = G.policy_loss(lp, lp, adv, mask, cfg(kl_beta=0.1), ref_logprobs=lp.clone())
+    assert stats["kl"] == 0
+    ref = torch.tensor([[-1.5, -1.0]])
+    loss, stats = G.policy_loss(lp, lp, adv, mask, cfg(kl_beta=0.1), ref_logprobs=ref)
+    d = [-0.5, 1.0]  # lp_ref - lp
+    k3 = [torch.exp(torch.tensor(x)).item() - x - 1 for x in d]
+    assert stats["kl"] == pytest.approx(sum(k3), rel=1e-5)
+    assert loss.item() == pytest.approx(0.1 * sum(k3) / 2, rel=1e-5)
+
+
+def test_aggregation_modes_on_hand_numbers():
+    """Row 0 has 2 tokens of loss 1 and 3; row 1 has 1 token of loss 5 (third column masked, value ignored)."""
+    per_token = torch.tensor([[1.0, 3.0, 99.0], [5.0, 99.0, 99.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert G.aggregate(per_token, mask, "token-mean", 2, mask.sum(), 4).item() == pytest.approx(9 / 3)
+    assert G.aggregate(per_token, mask, "seq-mean-token-mean", 2, mask.sum(), 4).item() == pytest.approx((2 + 5) / 2)
+    assert G.aggregate(per_token, mask, "seq-mean-token-sum-norm", 2, mask.sum(), 4).item() == pytest.approx(9 / 8)
+
+
+def test_micro_batches_add_up_to_the_minibatch_loss():
+    lp = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    old = lp + 0.1 * torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
+    mask = (torch.rand(4, 5, generator=torch.Generator().manual_seed(2)) > 0.3).long()
+    adv = torch.tensor([1.0, -1.0, 0.5, -0.2])
+    for mode in G.LOSS_AGGREGATIONS:
+        c = cfg(loss_agg=mode, max_new_tokens=5)
+        whole, _ = G.policy_loss(lp, old, adv, mask, c)
+        parts = sum(G.policy_loss(lp[i:i + 2], old[i:i + 2], adv[i:i + 2], mask[i:i + 2], c,
+                                  n_rows=4, n_tokens=mask.sum())[0] for i in (0, 2))
+        assert parts.item() == pytest.approx(whole.item(), abs=1e-6), mode
+
+
+def test_warmup_then_constant_lr():
+    c = cfg(lr=1e-3, warmup_steps=4)
+    assert [G.learning_rate(c, s) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+
+
+# ---- flags ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--reward", "nope"], "is not one of"),
+    (["--group-size", "1"], "--no-std-norm"),
+    (["--minibatch-size", "100"], "rollout size"),
+    (["--loss-agg", "mean"], "--loss-agg"),
+    (["--temperature", "0"], "--temperature"),
+    (["--init-from", "/nonexistent/ckpt-3"], "model.safetensors"),
+])
+def test_bad_flags_fail_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as err:
+        G.parse_config(argv)
+    assert message in str(err.value)
+
+
+def test_every_config_field_is_a_flag_with_help(capsys):
+    with pytest.raises(SystemExit):
+        G.parse_config(["--help"])
+    out = capsys.readouterr().out
+    for f in G.dataclasses.fields(G.Config):
+        assert "--" + f.name.replace("_", "-") in out
+
+
+# ---- end to end ----------------------------------------------------------------------------------------------
+
+TINY = ["--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "8", "--micro-batch-size", "2",
+        "--eval-limit", "2", "--eval-n", "2", "--save-every", "2"]
+
+STEP_KEYS = ["reward/mean", "reward/std", "reward/frac_zero_std_groups", "train/pass_rate", "response/length_mean",
+             "response/length_min", "response/length_max", "response/clipped_ratio", "signal/token_entropy",
+             "signal/self_certainty", "signal/trajectory_entropy", "signal/prob_disparity", "text/thinking_words",
+             "text/repetition_ratio", "loss/policy", "loss/kl", "train/clip_frac", "train/approx_kl",
+             "train/grad_norm", "train/lr", "perf/rollout_s", "perf/update_s", "perf/tokens_per_s"]
+
+
+def read_metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("reward", sorted(set(R.REWARDS)))
+def test_two_steps_every_reward(reward, tiny_model_dir, tmp_path):
+    run = tmp_path / reward
+    G.main(["--model", tiny_model_dir, "--reward", reward, "--steps", "2", "--eval-every", "2",
+            "--out", str(run), *TINY])
+    rows = read_metrics(run)
+    assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: the evaluation before training
+    for row in rows[1:]:
+        for key in STEP_KEYS:
+            assert key in row and row[key] == row[key] and abs(row[key]) != float("inf"), key
+    assert "eval/avg@2" in rows[0] and "eval/avg@2" in rows[2]
+    assert (run / "ckpt-2" / "model.safetensors").exists() and (run / "config.json").exists()
+    assert len((run / "samples.jsonl").read_text().splitlines()) == 2
+
+
+def _without_perf(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("perf/")} for r in rows]
+
+
+def test_resume_gives_the_same_metrics_as_a_straight_run(tiny_model_dir, tmp_path):
+    common = ["--model", tiny_model_dir, "--reward", "entropy", "--eval-every", "0", "--lr", "1e-3", *TINY]
+    G.main([*common, "--steps", "4", "--out", str(tmp_path / "straight")])
+    G.main([*common, "--steps", "2", "--out", str(tmp_path / "killed")])
+    # The killed run's config says 2 steps; a resumed run keeps the saved config, so extend it as a user would.
+    cfg_path = tmp_path / "killed" / "config.json"
+    cfg_path.write_text(cfg_path.read_text().replace('"steps": 2', '"steps": 4'))
+    G.main(["--resume", str(tmp_path / "killed")])
+    straight, resumed = read_metrics(tmp_path / "straight"), read_metrics(tmp_path / "killed")
+    assert [r["step"] for r in resumed] == [1, 2, 3, 4]
+    assert _without_perf(resumed) == _without_perf(straight)
+
+
+def test_init_from_loads_weights_not_optimizer(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+    G.main(["--model", tiny_model_dir, "--reward", "entropy", "--steps", "2", "--eval-every", "0", "--lr", "1e-2",
+            "--out", str(tmp_path / "a"), *TINY])
+    ckpt = tmp_path / "a" / "ckpt-2"
+    cfg_b = G.parse_config(["--model", tiny_model_dir, "--init-from", str(ckpt), "--out", str(tmp_path / "b")])
+    import model as M
+    policy, _ = M.load_model(cfg_b.model, device="cpu")
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    G.load_weights(policy, ckpt)
+    trained = load_file(ckpt / "model.safetensors")
+    changed = [k for k in trained if not torch.equal(before[k], trained[k])]
+    assert changed, "training at lr 1e-2 should have moved some weights"
+    for k, v in trained.items():
+        assert torch.equal(policy.state_dict()[k], v)
+    # A fresh run started from it has a fresh optimizer: its first step's lr is the warm-up value.
+    G.main(["--model", tiny_model_dir, "--init-from", str(ckpt), "--steps", "1", "--eval-every", "0",
+            "--reward", "entropy", "--warmup-steps", "4", "--lr", "1e-3", "--out", str(tmp_path / "b"), *TINY])
+    state = torch.load(tmp_path / "b" / "ckpt-1" / "optimizer.pt")
+    assert all(s["step"] == 1 for s in state["state"].values())
+    assert read_metrics(tmp_path / "b")[0]["train/lr"] == pytest.approx(2.5e-4)
