@@ -244,35 +244,135 @@ class _Decoder:
                 self.finished.clone())
 
 
+class KVCache:
+    """Preallocated keys and values of every layer, (layers, rows, kv_heads, max_len, head_dim) each.
+
+    Filled in place as tokens arrive; `length` is the number of columns written. Preallocating avoids the
+    per-step concatenation (and its O(length) copy per layer) of a growing cache.
+    """
+
+    def __init__(self, layers, rows, kv_heads, max_len, head_dim, dtype, device):
+        self.k = torch.zeros(layers, rows, kv_heads, max_len, head_dim, dtype=dtype, device=device)
+        self.v = torch.zeros_like(self.k)
+        self.length = 0
+
+    def repeat_rows(self, n: int) -> None:
+        """Copy each row's cache to n consecutive rows: one prompt's prefill serves its whole group."""
+        self.k = self.k.repeat_interleave(n, dim=1)
+        self.v = self.v.repeat_interleave(n, dim=1)
+
+
+FAST_PATH_MODELS = ("llama", "qwen2")  # pre-norm decoders with RoPE, GQA and SwiGLU (SmolLM2, Qwen2.5, R1-Distill)
+
+
+def supports_fast_path(model) -> bool:
+    """True for the architectures fast_forward reimplements (checked against HF's forward in the tests)."""
+    config = model.config
+    return config.model_type in FAST_PATH_MODELS and not getattr(config, "use_sliding_window", False)
+
+
+def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
+                 cache: KVCache) -> torch.Tensor:
+    """Forward the new tokens ids (B, L) through a Llama-family model with our KVCache; returns last logits (B, V).
+
+    The same computation as the HF forward (same weights and modules), without its per-call wrappers and mask
+    construction: on a CPU, decoding is dominated by that Python overhead, not by the matmuls.
+    key_mask (B, cache length + L) marks the real (non-padding) key columns. Left-padded queries may attend to
+    themselves so that no row of the attention is all-masked (which would give NaN).
+    """
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+    body = model.get_decoder()
+    B, L = ids.shape
+    start, end = cache.length, cache.length + L
+    x = body.embed_tokens(ids)                                                          # (B, L, H)
+    cos, sin = body.rotary_emb(x, positions)                                            # (B, L, head_dim)
+    if L == 1:
+        allowed = key_mask[:, None, None, :end].bool()                                  # (B, 1, 1, end)
+    else:  # prefill into an empty cache: causal, real keys only, and every query sees at least itself
+        assert start == 0, "multi-token forwards are prefills of an empty cache"
+        causal = torch.ones(L, L, dtype=torch.bool, device=ids.device).tril()           # (L, L)
+        allowed = (causal & key_mask[:, None, :L].bool()) | torch.eye(L, dtype=torch.bool, device=ids.device)
+        allowed = allowed[:, None]                                                      # (B, 1, L, L)
+    for i, layer in enumerate(body.layers):
+        attn = layer.self_attn
+        h = layer.input_layernorm(x)                                                    # (B, L, H)
+        q = attn.q_proj(h).view(B, L, -1, attn.head_dim).transpose(1, 2)               # (B, heads, L, d)
+        k = attn.k_proj(h).view(B, L, -1, attn.head_dim).transpose(1, 2)               # (B, kv_heads, L, d)
+        v = attn.v_proj(h).view(B, L, -1, attn.head_dim).transpose(1, 2)               # (B, kv_heads, L, d)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        cache.k[i, :, :, start:end] = k
+        cache.v[i, :, :, start:end] = v
+        out = F.scaled_dot_product_attention(q, cache.k[i, :, :, :end], cache.v[i, :, :, :end],
+                                             attn_mask=allowed, scale=attn.scaling, enable_gqa=True)
+        x = x + attn.o_proj(out.transpose(1, 2).reshape(B, L, -1))                      # (B, L, H)
+        x = x + layer.mlp(layer.post_attention_layernorm(x))                            # (B, L, H)
+    cache.length = end
+    return model.get_output_embeddings()(body.norm(x[:, -1]))                          # (B, V)
+
+
 @torch.no_grad()
 def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: int = 256,
            temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, seed: int | None = 0,
-           generator: torch.Generator | None = None) -> Samples:
-    """Sample n completions for each prompt with a KV cache (one prefill per prompt, copied to its group)."""
-    from transformers import DynamicCache
+           generator: torch.Generator | None = None, fast: bool | None = None) -> Samples:
+    """Sample n completions for each prompt with a KV cache (one prefill per prompt, copied to its group).
+
+    fast (default: when supported) uses fast_forward and a preallocated KVCache; otherwise the model's own
+    forward with a transformers DynamicCache, which works for any causal LM.
+    """
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id
     ids, mask = left_pad(_encode(tokenizer, prompts), pad_id, device)                  # (B, P)
     generator = _make_generator(seed, generator, device)
-    cache = DynamicCache(config=model.config)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
-                cache=cache, use_cache=True, logits_to_keep=1)
-    # Copy each prompt's cache to the n rows of its group: prefill once, decode B*n rows.
-    cache.batch_repeat_interleave(n)
-    logits = out.logits[:, -1].repeat_interleave(n, 0)                                 # (B*n, V)
-    mask = mask.repeat_interleave(n, 0)                                                # (B*n, P)
-    pos = position_ids(mask)[:, -1]                                                    # (B*n,)
-    decoder = _Decoder(mask.size(0), _eos_ids(tokenizer, model), pad_id, device)
+    fast = supports_fast_path(model) if fast is None else fast
+    step_fn = _fast_stepper(model, ids, mask, n, max_new_tokens) if fast else _hf_stepper(model, ids, mask, n)
+    logits = step_fn(None)                                                             # prefill: (B*n, V)
+    decoder = _Decoder(ids.size(0) * n, _eos_ids(tokenizer, model), pad_id, device)
     for step in range(max_new_tokens):
         token = decoder.step(logits, generator, temperature, top_p, top_k)             # (B*n,)
         if decoder.done() or step == max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)                      # (B*n, P+t+1)
-        pos = pos + 1
-        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=pos[:, None],
+        logits = step_fn(token)                                                        # (B*n, V)
+    return _samples(tokenizer, ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0), *decoder.result())
+
+
+def _fast_stepper(model, ids, mask, n: int, max_new_tokens: int):
+    """A closure: step(None) prefills and returns the group's first logits; step(token) decodes one token."""
+    config, (B, P) = model.config, ids.shape
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    cache = KVCache(config.num_hidden_layers, B, config.num_key_value_heads, P + max_new_tokens, head_dim,
+                    next(model.parameters()).dtype, ids.device)
+    key_mask = torch.ones(B * n, P + max_new_tokens, dtype=torch.bool, device=ids.device)
+    key_mask[:, :P] = mask.repeat_interleave(n, 0).bool()
+    state = {"pos": position_ids(mask)[:, -1:].repeat_interleave(n, 0)}                 # (B*n, 1)
+
+    def step(token):
+        if token is None:
+            logits = fast_forward(model, ids, position_ids(mask), mask, cache)          # (B, V)
+            cache.repeat_rows(n)
+            return logits.repeat_interleave(n, 0)                                       # (B*n, V)
+        state["pos"] = state["pos"] + 1
+        return fast_forward(model, token[:, None], state["pos"], key_mask, cache)     # (B*n, V)
+    return step
+
+
+def _hf_stepper(model, ids, mask, n: int):
+    """The same closure over the model's own forward and a transformers DynamicCache (any architecture)."""
+    from transformers import DynamicCache
+    cache = DynamicCache(config=model.config)
+    state = {"mask": mask.repeat_interleave(n, 0), "pos": position_ids(mask)[:, -1:].repeat_interleave(n, 0)}
+
+    def step(token):
+        if token is None:
+            out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), cache=cache,
+                        use_cache=True, logits_to_keep=1)
+            cache.batch_repeat_interleave(n)
+            return out.logits[:, -1].repeat_interleave(n, 0)
+        state["mask"] = torch.cat([state["mask"], torch.ones_like(state["mask"][:, :1])], 1)
+        state["pos"] = state["pos"] + 1
+        out = model(input_ids=token[:, None], attention_mask=state["mask"], position_ids=state["pos"],
                     cache=cache, use_cache=True)
-        logits = out.logits[:, -1]                                                     # (B*n, V)
-    return _samples(tokenizer, ids.repeat_interleave(n, 0), mask[:, :ids.size(1)], *decoder.result())
+        return out.logits[:, -1]
+    return step
 
 
 @torch.no_grad()

@@ -7,6 +7,9 @@ manipulation, arithmetic, counting, simple parsing) so that a 135M-parameter mod
                                                        with one method; `body` is the reference method body
     io(title, statement, program, cases, gen)          a stdin/stdout problem; `program` is the reference program
 
+Method names must not be names that LiveCodeBench's import prelude binds (math.lcm, itertools.compress, ...):
+the sandbox falls back to a top-level function of that name, so such a problem could pass without any code.
+
 `cases` are hand-written inputs (argument values, or a tuple of them for several parameters; raw text for
 stdin); `gen(rng)` draws more random inputs of the same shape. Expected outputs are never written by hand.
 """
@@ -209,7 +212,7 @@ Print gcd(A, B).""",
    ["12 18", "7 5", "100 100"], stdin_line(rint(1, 10**6), rint(1, 10**6)))
 
 fn("Least Common Multiple", "Given two positive integers a and b, return the smallest positive integer that is a multiple of both.",
-   "lcm(a: int, b: int) -> int",
+   "leastCommonMultiple(a: int, b: int) -> int",
    """\
    x, y = a, b
    while y:
@@ -467,7 +470,7 @@ Print N lines.""",
    ["3", "1"], stdin_line(rint(2, 12)))
 
 fn("Integer Square Root", "Given a non-negative integer n, return the largest integer r such that r * r <= n.",
-   "isqrt(n: int) -> int",
+   "floorSqrt(n: int) -> int",
    """\
    r = 0
    while (r + 1) * (r + 1) <= n:
@@ -1827,7 +1830,7 @@ s is made of blocks, each a lowercase letter followed by a positive decimal coun
 fn("Compress Repeated Letters", """\
 Replace every maximal block of equal letters in s by the letter followed by the block's length, but write the length
 only when it is greater than 1. For example "aaabcc" becomes "a3bc2".""",
-   "compress(s: str) -> str",
+   "compressRuns(s: str) -> str",
    """\
    out = ""
    i = 0

@@ -1,4 +1,5 @@
 """lcb_eval.py and the embedded problem set: loading, prompts, extraction, grading, pass@k, reports."""
+import base64
 import importlib.util
 import itertools
 import json
@@ -6,6 +7,7 @@ import math
 import os
 import pickle
 import sys
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -146,7 +148,6 @@ def test_hostile_pickle_is_rejected_without_running(tmp_path, good_row):
     marker = tmp_path / "pwned"
     hostile = _Hostile()
     hostile.marker = marker
-    import base64, zlib
     payload = base64.b64encode(zlib.compress(pickle.dumps(hostile))).decode()
     with pytest.raises(pickle.UnpicklingError):
         L.decode_compressed(payload)
@@ -158,7 +159,6 @@ def test_hostile_pickle_is_rejected_without_running(tmp_path, good_row):
 
 
 def test_pickle_of_non_plain_value_is_rejected():
-    import base64, zlib
     payload = base64.b64encode(zlib.compress(pickle.dumps({1, 2}))).decode()   # a set: no import, but not JSON-like
     with pytest.raises(ValueError, match="not plain"):
         L.decode_compressed(payload)
@@ -201,6 +201,22 @@ def test_load_problems_filters_and_sources(tmp_path, good_row):
     assert [p.question_id for p in L.load_problems(str(path))] == [good_row["question_id"]]
     with pytest.raises(ValueError, match="unknown problem source"):
         L.load_problems("no-such-source")
+
+
+def test_hub_release_reads_the_cumulative_files(tmp_path, good_row, monkeypatch):
+    """With datasets >= 4 (no loading scripts) release_vK reads test.jsonl .. testK.jsonl, vK only the K-th;
+    the download itself is replaced by local files here."""
+    import datasets
+    import huggingface_hub
+    if int(datasets.__version__.split(".")[0]) < 4:
+        pytest.skip("datasets < 4 loads through the dataset's own script")
+    for k, name in enumerate(["test.jsonl", "test2.jsonl", "test3.jsonl"], 1):
+        write_jsonl(tmp_path / name, [{**good_row, "question_id": f"q{k}"}])
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name, repo_type: str(tmp_path / name))
+    assert [p.question_id for p in L.load_problems("lcb:release_v2")] == ["q1", "q2"]
+    assert [p.question_id for p in L.load_problems("lcb", release="v3")] == ["q3"]
+    with pytest.raises(ValueError, match="unknown LiveCodeBench release"):
+        L.load_problems("lcb:release_v9")
 
 
 def test_humaneval_is_converted_to_assert_tests():
@@ -282,12 +298,14 @@ def test_data_files_match_the_generator(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location("make_embedded_data", ROOT / "scripts" / "make_embedded_data.py")
     generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    try:
+        spec.loader.exec_module(generator)
+    finally:
+        sys.modules.pop("embedded_problems", None)   # imported by the generator from scripts/
     monkeypatch.setattr(generator, "DATA_DIR", tmp_path)
     generator.main()
     for name in ("embedded_train.jsonl", "embedded_val.jsonl", "solutions.jsonl"):
         assert (tmp_path / name).read_text() == (ROOT / "data" / name).read_text(), name
-    sys.modules.pop("embedded_problems", None)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -325,7 +343,8 @@ def test_grading_each_testtype_right_and_wrong():
 
 def test_every_reference_solution_passes_and_a_wrong_program_fails(embedded):
     """Each problem's reference solution passes all its tests in the sandbox; a program printing or returning
-    the same wrong constant fails every problem, so no problem's tests are vacuous."""
+    the same wrong constant fails every problem, so no problem's tests are vacuous. A program that only names
+    the method fails too: regression for `lcm`, which passed through the import prelude's math.lcm."""
     import sandbox
     solutions = load_solutions()
     problems = embedded["train"] + embedded["val"]
@@ -335,10 +354,13 @@ def test_every_reference_solution_passes_and_a_wrong_program_fails(embedded):
             for p in problems]
     jobs += [{"code": wrong_functional.format(p.func_name) if p.func_name else wrong_stdin, "tests": p.tests,
               "func_name": p.func_name, "timeout_s": 5} for p in problems]
+    functional = [p for p in problems if p.func_name]
+    jobs += [{"code": f"{p.func_name}\n", "tests": p.tests, "func_name": p.func_name, "timeout_s": 5}
+             for p in functional]
     verdicts = sandbox.run_many(jobs)
     failed = [(p.question_id, v.status, v.stderr_tail[-300:]) for p, v in zip(problems, verdicts) if not v.passed]
     assert not failed, failed
-    vacuous = [p.question_id for p, v in zip(problems, verdicts[len(problems):]) if v.passed]
+    vacuous = [p.question_id for p, v in zip(problems + functional, verdicts[len(problems):]) if v.passed]
     assert not vacuous, vacuous
 
 

@@ -5,12 +5,10 @@ leave a marker file if they were still alive: so a broken sandbox fails the test
 behind, and the markers live in a directory the test removes."""
 import errno
 import os
-import resource
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,9 +41,11 @@ def rss_mb():
 
 
 @pytest.fixture
-def drop_box():
-    """A world-writable directory outside the sandbox where hostile programs leave markers."""
-    path = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
+def drop_box(monkeypatch):
+    """A world-writable directory that both we and the program see, where hostile programs leave markers.
+    The sandbox gives the program private temp directories, so one of them (/var/tmp) is shared for this."""
+    monkeypatch.setattr(sandbox, "PRIVATE_TMP_DIRS", tuple(d for d in sandbox.PRIVATE_TMP_DIRS if d != "/var/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="sandbox-test-", dir="/var/tmp"))
     path.chmod(0o777)
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -55,7 +55,8 @@ def drop_box():
 
 def test_stdin_correct_program_passes():
     verdict = run("n = int(input())\nprint(n * 2)", "21\n", "42\n")
-    assert (verdict.passed, verdict.status, verdict.first_failure, verdict.outcomes) == (True, "passed", None, ["passed"])
+    assert (verdict.passed, verdict.status, verdict.first_failure, verdict.outcomes) == (True, "passed", None,
+                                                                                         ["passed"])
     assert verdict.n_passed == 1 and verdict.wall_s > 0
 
 
@@ -167,6 +168,20 @@ def test_assert_candidate_that_exits_before_the_test_runs_fails():
         assert sandbox.run_tests(code, [test]).status == "runtime_error", code
 
 
+def test_expected_outputs_never_reach_the_program():
+    """Grading happens in the caller: the expected output is nowhere in the program's memory or environment.
+    The probe looks for anything shaped like the token; fed the token as input, it does find it."""
+    token = "leak" + os.urandom(16).hex()
+    code = ("import gc, os, re, sys\n"
+            "shape = re.compile('lea' + 'k[0-9a-f]{32}')\n"
+            "blob = sys.stdin.read() + repr([o for o in gc.get_objects() if isinstance(o, (dict, list, tuple))])\n"
+            "blob += repr(dict(os.environ)) + open('/proc/self/cmdline').read()\n"
+            "sys.stderr.write('found' if shape.search(blob) else 'clean')")
+    verdict = run(code, out=token)
+    assert verdict.status == "wrong_answer" and verdict.stderr_tail == "clean"
+    assert run(code, inp=token, out=token).stderr_tail == "found"
+
+
 def test_printing_a_fake_harness_record_is_just_output():
     verdict = run("print('0 ok 0 2 0')\nprint('42')", out="42")
     assert verdict.status == "wrong_answer"
@@ -276,7 +291,7 @@ def test_program_ignoring_signals_still_times_out():
 
 
 def test_wall_clock_timeout_applies_to_a_sleeping_program():
-    verdict = run("import time\ntime.sleep(30)", timeout_s=0.5)
+    verdict = run("import time\ntime.sleep(5)", timeout_s=0.5)
     assert verdict.status == "timeout" and verdict.wall_s < 2.0
 
 
@@ -311,17 +326,22 @@ def test_endless_stderr_hits_output_limit_too():
 
 # ------------------------------------------------------------------------------------------------ files and environment
 
-def test_fresh_temp_directory_removed_afterwards_and_no_files_left_in_tmp():
-    code = ("import os, uuid\n"
-            "print(os.getcwd(), len(os.listdir('.')))\n"
-            "open('scratch.txt', 'w').write('x')\n"
-            "for top in ('/tmp', '/dev/shm'):\n"
-            "    open(os.path.join(top, 'sandbox-leak-' + uuid.uuid4().hex), 'w').write('x')\n")
-    before = {p for top in ("/tmp", "/dev/shm") for p in os.listdir(top) if p.startswith("sandbox-leak-")}
+def test_fresh_temp_directory_removed_afterwards():
+    code = "import os\nprint(os.getcwd(), len(os.listdir('.')))\nopen('scratch.txt', 'w').write('x')"
     first, second = output_of(code).split(), output_of(code).split()
     assert first[1] == "0" and first[0] != second[0] and first[0] != os.getcwd()
     assert not os.path.exists(first[0]) and not os.path.exists(second[0])
-    after = {p for top in ("/tmp", "/dev/shm") for p in os.listdir(top) if p.startswith("sandbox-leak-")}
+
+
+@needs_private_uid
+def test_no_files_left_in_the_shared_temp_directories():
+    code = ("import os, uuid\n"
+            "for top in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+            "    open(os.path.join(top, 'sandbox-leak-' + uuid.uuid4().hex), 'w').write('x')\n")
+    tops = ("/tmp", "/var/tmp", "/dev/shm")
+    before = {p for top in tops for p in os.listdir(top) if p.startswith("sandbox-leak-")}
+    assert run(code).passed
+    after = {p for top in tops for p in os.listdir(top) if p.startswith("sandbox-leak-")}
     assert after == before
 
 
@@ -348,6 +368,18 @@ for attempt in (lambda: open({str(victim)!r}, "w").write("pwned"), lambda: os.re
         assert victim.read_text() == "precious" and not project_file.exists()
     finally:
         shutil.rmtree(victim_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(ISOLATION != "namespaces", reason="hiding directories needs a mount namespace")
+def test_project_directory_and_caller_temp_files_are_invisible():
+    marker = Path(tempfile.mkdtemp(prefix="sandbox-visible-"))
+    marker.chmod(0o755)
+    try:
+        code = (f"import os\nprint(os.path.exists({sandbox.__file__!r}), os.path.exists({str(marker)!r}), "
+                f"sorted(os.listdir('/tmp')) == [os.path.basename(os.getcwd())])")
+        assert output_of(code) == "False False True\n"
+    finally:
+        marker.rmdir()
 
 
 def test_file_size_is_limited(monkeypatch):
@@ -415,6 +447,7 @@ def test_no_network_even_to_a_listener_on_localhost():
 
 @needs_private_uid
 def test_program_cannot_kill_the_caller():
+    """If this failed, the SIGKILL would end the whole pytest run: hard to miss."""
     code = f"""
 import os, signal
 for target in ({os.getpid()}, os.getppid()):
@@ -467,7 +500,8 @@ def test_run_many_keeps_input_order_and_isolates_jobs():
 
 def test_run_outputs_returns_raw_outputs_and_none_on_failure():
     code = "n = int(input())\nif n < 0:\n    raise ValueError\nwhile n == 0:\n    pass\nprint(n * 3)"
-    assert sandbox.run_outputs(code, ["1", "-1", "0", "2"], testtype="stdin", timeout_s=0.5) == ["3\n", None, None, "6\n"]
+    outputs = sandbox.run_outputs(code, ["1", "-1", "0", "2"], testtype="stdin", timeout_s=0.5)
+    assert outputs == ["3\n", None, None, "6\n"]
     functional_code = "def f(a, b):\n    return (a, b)"
     assert sandbox.run_outputs(functional_code, ["1\n\"x\""], testtype="functional", func_name="f") == ['[1, "x"]']
     assert sandbox.run_outputs(None, ["1"], testtype="stdin") == [None]
