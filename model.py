@@ -132,25 +132,34 @@ def chat_prompt(tokenizer, messages: list[dict]) -> str:
 
 def sample_next_token(logits: torch.Tensor, generator: torch.Generator | None, temperature: float = 1.0,
                       top_p: float = 1.0, top_k: int = 0) -> torch.Tensor:
-    """Draw one token per row from logits (B, V) -> (B,). temperature 0 means greedy (argmax).
-
-    Filtering order follows HF: divide by T, keep the top-k, then the smallest set of tokens whose
-    probability reaches top_p (the token that crosses the threshold is kept).
-    """
+    """Draw one token per row from logits (B, V) -> (B,). temperature 0 means greedy (argmax)."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    z = logits.float() / temperature                                        # (B, V)
-    if top_k and top_k < z.size(-1):
-        kth = torch.topk(z, top_k, dim=-1).values[:, -1:]                   # (B, 1)
-        z = z.masked_fill(z < kth, float("-inf"))
+    return sample_from_logprobs(torch.log_softmax(logits.float() / temperature, -1), generator, top_p, top_k)
+
+
+def sample_from_logprobs(logprobs: torch.Tensor, generator: torch.Generator | None, top_p: float = 1.0,
+                         top_k: int = 0) -> torch.Tensor:
+    """Draw one token per row from log-probabilities (B, V) (already divided by T) -> (B,).
+
+    Filtering follows HF: keep the top-k, then the smallest set of tokens whose probability reaches top_p
+    (the token that crosses the threshold is kept). The draw is by inverse CDF: one uniform number per row
+    and a binary search in the cumulative sum, several times cheaper on a CPU than torch.multinomial,
+    which draws an exponential variate for every vocabulary entry.
+    """
+    probs = logprobs.exp()                                                  # (B, V)
+    if top_k and top_k < probs.size(-1):
+        kth = torch.topk(probs, top_k, dim=-1).values[:, -1:]               # (B, 1)
+        probs = probs.masked_fill(probs < kth, 0.0)
     if top_p < 1.0:
-        sorted_z, order = torch.sort(z, dim=-1, descending=True)            # (B, V)
-        cum = sorted_z.softmax(-1).cumsum(-1)                               # (B, V)
-        drop_sorted = (cum - sorted_z.softmax(-1)) >= top_p                 # mass before this token already ≥ p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)                  # back to vocabulary order
-        z = z.masked_fill(drop, float("-inf"))
-    probs = z.softmax(dim=-1)                                               # (B, V)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)     # (B,)
+        sorted_p, order = torch.sort(probs, dim=-1, descending=True)        # (B, V)
+        mass_before = sorted_p.cumsum(-1) - sorted_p                        # (B, V)
+        drop_sorted = mass_before >= top_p * sorted_p.sum(-1, keepdim=True)  # mass before this token already ≥ p
+        probs = probs.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), 0.0)
+    cdf = probs.cumsum(-1)                                                  # (B, V)
+    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device) * cdf[:, -1:]  # (B, 1)
+    # right=True: the first index whose cdf exceeds u, which is never a zero-probability token
+    return torch.searchsorted(cdf, u, right=True).clamp(max=cdf.size(-1) - 1)[:, 0]
 
 
 @dataclass
@@ -225,9 +234,12 @@ class _Decoder:
 
     def step(self, logits, generator, temperature, top_p, top_k) -> torch.Tensor:
         """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,)."""
-        token = sample_next_token(logits, generator, temperature, top_p, top_k)         # (rows,)
-        scale = temperature if temperature > 0 else 1.0
-        lp = torch.log_softmax(logits.float() / scale, -1).gather(-1, token[:, None])[:, 0]
+        logprobs = torch.log_softmax(logits.float() / (temperature or 1.0), -1)        # (rows, V)
+        if temperature == 0:
+            token = logits.argmax(dim=-1)                                               # (rows,)
+        else:
+            token = sample_from_logprobs(logprobs, generator, top_p, top_k)             # (rows,)
+        lp = logprobs.gather(-1, token[:, None])[:, 0]                                  # (rows,)
         alive = ~self.finished                                                          # (rows,)
         token = torch.where(alive, token, torch.full_like(token, self.pad_id))
         self.tokens.append(token)
