@@ -422,12 +422,9 @@ def evaluate(model, tokenizer, problems: list[Problem], *, n: int = 4, temperatu
         samples = model_lib.sample(model, tokenizer, [build_prompt(p, tokenizer) for p in batch], n=n,
                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                    seed=seed * 1_000_003 + b)
-        row_lengths = samples.completion_mask.sum(1)                                   # (B*n,)
-        last = samples.completion_ids.gather(1, (row_lengths - 1).clamp(min=0)[:, None])[:, 0]
         texts += samples.texts
-        lengths += row_lengths.tolist()
-        # clipped: stopped by max_new_tokens, not by EOS
-        clipped += ((row_lengths >= max_new_tokens) & (last != tokenizer.eos_token_id)).tolist()
+        lengths += samples.lengths.tolist()
+        clipped += (~samples.stopped).tolist()  # stopped by max_new_tokens, not by EOS
     sample_s = time.time() - started
     rows = [p for p in problems for _ in range(n)]
     verdicts = grade_many(rows, texts, timeout_s=timeout_s, workers=workers)

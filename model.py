@@ -500,9 +500,14 @@ def score(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completi
 
 def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *,
                         temperature: float = 1.0) -> torch.Tensor:
-    """Differentiable log-probs of the completion tokens under logits / T: (B, T). Used by the update."""
-    hidden = _completion_hidden(model, input_ids, attention_mask, completion_len)         # (B, T, H)
-    logits = model.get_output_embeddings()(hidden).float() / temperature                  # (B, T, V)
+    """Differentiable log-probs of the completion tokens under logits / T: (B, T). Used by the update.
+
+    Goes through the model's own forward (so DDP/FSDP wrappers see it), keeping only the logits of the
+    positions that predict completion tokens.
+    """
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+                logits_to_keep=completion_len + 1, use_cache=False)
+    logits = out.logits[:, :-1].float() / temperature                                     # (B, T, V)
     targets = input_ids[:, -completion_len:]                                              # (B, T)
     return logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, -1)    # (B, T)
 

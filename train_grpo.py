@@ -117,6 +117,8 @@ class Config:
     device: str | None = flag(None, "cpu or cuda (default: cuda when available)")
     dtype: str | None = flag(None, "float32 or bfloat16 (default: bfloat16 on cuda, float32 on cpu)")
     grad_checkpointing: bool = flag(False, "recompute activations in backward: less memory, ~30% slower")
+    fsdp: bool = flag(False, "under torchrun: shard parameters, gradients and optimizer state (FSDP2) "
+                             "instead of replicating them (DDP)")
 
 
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
@@ -278,47 +280,57 @@ def aggregate(per_token, mask, mode: str, n_rows: int, n_tokens, max_new_tokens:
 # ----------------------------------------------------------------------------------------------------------
 # Algorithm: the update
 
-def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int) -> dict:
-    """E epochs over shuffled minibatches of the rollout; one optimizer step per minibatch."""
+def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, dist: "Dist" = None) -> dict:
+    """E epochs over shuffled minibatches of the rollout; one optimizer step per minibatch.
+
+    Under torchrun each rank holds rollout rows of its own; a minibatch is --minibatch-size rows in all,
+    minibatch / world on each rank. The loss is normalised by the whole minibatch's token and row counts, and
+    multiplied by world because DDP and FSDP average the ranks' gradients: the step equals one process's step
+    on the union of the rows.
+    """
+    dist = dist or Dist()
     s = ro.samples
     B, T = s.completion_ids.shape
-    minibatch = cfg.minibatch_size or B
+    local_minibatch = (cfg.minibatch_size or B * dist.world) // dist.world
     ref_lp = None
     if cfg.kl_beta > 0:
         with torch.no_grad():
             ref_lp = M.completion_logprobs(reference, s.input_ids, s.attention_mask, T, temperature=cfg.temperature)
-    order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step)
-    totals = {"clipped": 0.0, "approx_kl": 0.0, "policy": 0.0, "kl": 0.0, "grad_norm": 0.0}
-    n_updates, tokens_seen = 0, 0
+    order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
+    totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "tokens"), 0.0)
+    grad_norms = []
     policy.train()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=order_gen)
-        for start in range(0, B, minibatch):
-            rows = order[start:start + minibatch]
-            n_tokens = s.completion_mask[rows].sum().clamp(min=1)
+        for start in range(0, B, local_minibatch):
+            rows = order[start:start + local_minibatch]
+            n_tokens = max(dist.all_sum([float(s.completion_mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
-            for micro in rows.split(cfg.micro_batch_size):
-                lp = M.completion_logprobs(policy, s.input_ids[micro], s.attention_mask[micro], T,
-                                           temperature=cfg.temperature)            # (b, T)
-                loss, stats = policy_loss(lp, ro.signals["logprob"][micro], ro.advantages[micro],
-                                          s.completion_mask[micro], cfg,
-                                          None if ref_lp is None else ref_lp[micro], len(rows), n_tokens)
-                loss.backward()
-                for k in ("clipped", "approx_kl", "kl"):
+            micro_batches = rows.split(cfg.micro_batch_size)
+            for i, micro in enumerate(micro_batches):
+                with dist.no_sync(policy, last=i == len(micro_batches) - 1):
+                    lp = M.completion_logprobs(policy, s.input_ids[micro], s.attention_mask[micro], T,
+                                               temperature=cfg.temperature)        # (b, T)
+                    loss, stats = policy_loss(lp, ro.signals["logprob"][micro], ro.advantages[micro],
+                                              s.completion_mask[micro], cfg,
+                                              None if ref_lp is None else ref_lp[micro],
+                                              len(rows) * dist.world, n_tokens)
+                    (loss * dist.world).backward()
+                for k in ("clipped", "approx_kl", "kl", "policy"):
                     totals[k] += stats[k]
-                totals["policy"] += stats["policy"]
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
             optimizer.step()
-            totals["grad_norm"] += float(grad_norm)
-            n_updates += 1
-            tokens_seen += int(n_tokens)
+            grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
+            totals["tokens"] += n_tokens / dist.world  # summed over ranks below
     policy.eval()
+    clipped, approx_kl, policy_sum, kl, tokens = dist.all_sum(
+        [totals["clipped"], totals["approx_kl"], totals["policy"], totals["kl"], totals["tokens"]])
     return {
-        "loss/policy": totals["policy"] / n_updates,
-        "loss/kl": totals["kl"] / tokens_seen,
-        "train/clip_frac": totals["clipped"] / tokens_seen,
-        "train/approx_kl": totals["approx_kl"] / tokens_seen,
-        "train/grad_norm": totals["grad_norm"] / n_updates,
+        "loss/policy": policy_sum / len(grad_norms),
+        "loss/kl": kl / tokens,
+        "train/clip_frac": clipped / tokens,
+        "train/approx_kl": approx_kl / tokens,
+        "train/grad_norm": sum(grad_norms) / len(grad_norms),
     }
 
 
@@ -330,31 +342,176 @@ def learning_rate(cfg: Config, step: int) -> float:
 # ----------------------------------------------------------------------------------------------------------
 # Metrics (every formula of metrics.jsonl is here or in rewards.text_metrics)
 
-def step_metrics(ro: Rollout, cfg: Config) -> dict:
-    """The per-step training metrics of DESIGN.md ("Metrics") from one rollout."""
-    s, mask = ro.samples, ro.samples.completion_mask.bool()                 # mask (B, T)
-    lengths = s.lengths.float()                                             # (B,)
+SIGNAL_NAMES = ("logprob", "entropy", "self_certainty", "prob_disparity")
 
-    def token_mean(x):  # token-level mean over every real completion token of the rollout
-        return float(x[mask].mean()) if mask.any() else 0.0
 
-    metrics = {
-        "reward/mean": float(ro.rewards.mean()),
-        "reward/std": float(ro.rewards.std()) if ro.rewards.numel() > 1 else 0.0,
-        "reward/frac_zero_std_groups": R.frac_zero_std_groups(ro.rewards, cfg.group_size),
-        "train/pass_rate": float(ro.passed.mean()),
+def row_records(ro: Rollout) -> dict:
+    """Per-completion numbers behind the step metrics: plain lists, so ranks can gather them."""
+    mask = ro.samples.completion_mask.float()                               # (B, T)
+    return {
+        "reward": ro.rewards.tolist(), "passed": ro.passed.tolist(), "text": ro.samples.texts,
+        "length": ro.samples.lengths.tolist(), "stopped": ro.samples.stopped.tolist(),
+        **{f"sum_{k}": (ro.signals[k] * mask).sum(-1).tolist() for k in SIGNAL_NAMES},  # (B,) each
+    }
+
+
+def step_metrics(rows: dict, reward_info: dict, cfg: Config) -> dict:
+    """The per-step training metrics of DESIGN.md ("Metrics") from the rows of every rank."""
+    rewards = torch.tensor(rows["reward"])                                  # (B,)
+    lengths = torch.tensor(rows["length"], dtype=torch.float)               # (B,)
+    n_tokens = max(float(lengths.sum()), 1.0)
+
+    def token_mean(name):  # token-level mean over every real completion token of the rollout
+        return sum(rows[f"sum_{name}"]) / n_tokens
+
+    return {
+        "reward/mean": float(rewards.mean()),
+        "reward/std": float(rewards.std()) if rewards.numel() > 1 else 0.0,
+        "reward/frac_zero_std_groups": R.frac_zero_std_groups(rewards, cfg.group_size),
+        "train/pass_rate": sum(rows["passed"]) / len(rows["passed"]),
+        "train/completions": len(rows["passed"]),  # rows of the step, over all ranks
         "response/length_mean": float(lengths.mean()),
         "response/length_min": float(lengths.min()),
         "response/length_max": float(lengths.max()),
-        "response/clipped_ratio": float((~s.stopped).float().mean()),  # hit max_new_tokens without EOS
-        "signal/token_entropy": token_mean(ro.signals["entropy"]),
-        "signal/self_certainty": token_mean(ro.signals["self_certainty"]),
-        "signal/trajectory_entropy": -token_mean(ro.signals["logprob"]),
-        "signal/prob_disparity": token_mean(ro.signals["prob_disparity"]),
-        **R.text_metrics(s.texts),
+        "response/clipped_ratio": 1 - sum(rows["stopped"]) / len(rows["stopped"]),  # hit max_new_tokens, no EOS
+        "signal/token_entropy": token_mean("entropy"),
+        "signal/self_certainty": token_mean("self_certainty"),
+        "signal/trajectory_entropy": -token_mean("logprob"),
+        "signal/prob_disparity": token_mean("prob_disparity"),
+        **R.text_metrics(rows["text"]),
+        **reward_info,
     }
-    metrics.update({k: float(v) for k, v in ro.reward_info.items()})
-    return metrics
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plumbing: torch.distributed under torchrun. A single process (no torchrun) makes no collective call.
+
+@dataclass
+class Dist:
+    """Rank `rank` of `world` processes; Dist() is the single process."""
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        import torch.distributed as td
+        total = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+        td.all_reduce(total)
+        return total.tolist()
+
+    def gather(self, obj) -> list:
+        """Every rank's obj in rank order ([obj] in one process)."""
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as td
+        out = [None] * self.world
+        td.all_gather_object(out, obj)
+        return out
+
+    def no_sync(self, policy, last: bool):
+        """Skip DDP's gradient all-reduce on all but the last micro-batch of a minibatch."""
+        import contextlib
+        if self.world > 1 and not last and hasattr(policy, "no_sync"):
+            return policy.no_sync()
+        return contextlib.nullcontext()
+
+
+def _collective_device() -> str:
+    import torch.distributed as td
+    return "cuda" if td.get_backend() == "nccl" else "cpu"
+
+
+def init_distributed(cfg: Config) -> Dist:
+    """Join the process group when launched by torchrun (nccl on GPUs, gloo on CPUs)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return Dist()
+    import torch.distributed as td
+    use_cuda = (cfg.device or M.default_device()).startswith("cuda")
+    if use_cuda:
+        local_rank = int(os.environ["LOCAL_RANK"])
+        torch.cuda.set_device(local_rank)
+        cfg.device = f"cuda:{local_rank}"
+    td.init_process_group("nccl" if use_cuda else "gloo")
+    dist = Dist(td.get_rank(), td.get_world_size())
+    if cfg.prompts_per_step % dist.world or (cfg.minibatch_size or 0) % dist.world:
+        raise SystemExit(f"error: --prompts-per-step and --minibatch-size must divide by the {dist.world} ranks")
+    return dist
+
+
+def wrap_for_training(policy, cfg: Config, dist: Dist):
+    """DDP (replicated weights, all-reduced gradients) or FSDP2 (sharded) under torchrun; as is otherwise."""
+    if dist.world == 1:
+        return policy
+    if cfg.fsdp:
+        from torch.distributed.fsdp import fully_shard
+        for layer in policy.get_decoder().layers:
+            fully_shard(layer)
+        fully_shard(policy)
+        with torch.no_grad():  # FSDP initialises on the first forward, which must go through the root
+            policy(input_ids=torch.zeros(1, 1, dtype=torch.long, device=policy.device))
+        policy.reshard()  # the root keeps its gathered weights after a forward; the optimizer needs the shards
+        return policy
+    from torch.nn.parallel import DistributedDataParallel
+    return DistributedDataParallel(policy)
+
+
+def unwrap(policy):
+    """The HF model inside a DDP wrapper (an FSDP2 model is its own module)."""
+    return getattr(policy, "module", policy)
+
+
+class full_weights:
+    """Context: FSDP2 parameters gathered, so sampling and scoring can call submodules directly."""
+
+    def __init__(self, policy):
+        from torch.distributed.fsdp import FSDPModule
+        self.modules = [m for m in policy.modules() if isinstance(m, FSDPModule)]
+
+    def __enter__(self):
+        for m in self.modules:
+            m.unshard()
+
+    def __exit__(self, *exc):
+        for m in self.modules:
+            m.reshard()
+
+
+def state_dicts(policy, optimizer, dist: Dist) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimizer state, keyed by parameter name, on every rank's CPU."""
+    if dist.world == 1:
+        return policy.state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+    return get_state_dict(policy, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_optimizer(policy, optimizer, state: dict, cfg: Config) -> None:
+    """Load a checkpoint's optimizer state, whichever world size wrote it.
+
+    One process or DDP writes and reads states indexed by parameter position (torch's own format); FSDP reads
+    and writes them keyed by parameter name, so each format is converted to the other where needed.
+    """
+    names = [n for n, _ in unwrap(policy).named_parameters()]
+    keyed_by_name = any(isinstance(k, str) for k in state["state"])
+    if cfg.fsdp and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        if not keyed_by_name:
+            state = _rekey(state, lambda i: names[i])
+        set_optimizer_state_dict(policy, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        return
+    if keyed_by_name:
+        position = {n: i for i, n in enumerate(names)}
+        state = _rekey(state, lambda name: position[name])
+    optimizer.load_state_dict(state)
+
+
+def _rekey(state: dict, key) -> dict:
+    return {"state": {key(k): v for k, v in state["state"].items()},
+            "param_groups": [{**g, "params": [key(p) for p in g["params"]]} for g in state["param_groups"]]}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -371,18 +528,23 @@ def last_checkpoint(run: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name[5:]), default=None)
 
 
-def save_checkpoint(run: Path, step: int, policy, tokenizer, optimizer) -> Path:
-    """RUN/ckpt-<step>: weights (safetensors, loadable by load_model), tokenizer, optimizer, step.
+def save_checkpoint(run: Path, step: int, policy, tokenizer, optimizer, dist: Dist = None) -> Path:
+    """RUN/ckpt-<step>: weights (safetensors, loadable by load_model), tokenizer, optimizer, RNG states, step.
 
     Written into a temporary directory and renamed: a kill leaves either the old or the new checkpoint,
-    never half of one. state.json is written last and marks the checkpoint as complete.
+    never half of one. state.json is written last and marks the checkpoint as complete. Under torchrun every
+    rank takes part in gathering the full state; rank 0 writes it, so it loads on any world size.
     """
+    dist = dist or Dist()
+    model_state, optimizer_state = state_dicts(policy, optimizer, dist)
     final = run / f"ckpt-{step}"
+    if not dist.main:
+        return final
     tmp = run / f".ckpt-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    policy.save_pretrained(tmp, safe_serialization=True)
+    unwrap(policy).save_pretrained(tmp, state_dict=model_state, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(optimizer_state, tmp / "optimizer.pt")
     # The loop draws its randomness from generators seeded by (--seed, step); the global states are saved
     # too, for any code a user adds that draws from them.
     torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, tmp / "rng.pt")
@@ -416,12 +578,20 @@ def append_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def evaluate(policy, tokenizer, val_set: list, cfg: Config, run: Path, step: int) -> dict:
-    """lcb_eval on the validation problems; returns eval/* metrics and writes the full report."""
+def evaluate(policy, tokenizer, val_set: list, cfg: Config, run: Path, step: int, dist: Dist = None) -> dict:
+    """lcb_eval on the validation problems (split across ranks); eval/* metrics on rank 0, {} elsewhere."""
     import lcb_eval
+    dist = dist or Dist()
     problems = val_set[: cfg.eval_limit] if cfg.eval_limit else val_set
-    report = lcb_eval.evaluate(policy, tokenizer, problems, n=cfg.eval_n, temperature=cfg.eval_temperature,
-                               max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
+    mine = problems[dist.rank::dist.world]
+    report = lcb_eval.evaluate(policy, tokenizer, mine, n=cfg.eval_n, temperature=cfg.eval_temperature,
+                               max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 7 + dist.rank,
+                               progress=dist.main)
+    if dist.world > 1:
+        records = [r for part in dist.gather(report["problems"]) for r in part]
+        report = {**lcb_eval.summarize(records, cfg.eval_n), "config": report["config"]}
+    if not dist.main:
+        return {}
     (run / "eval").mkdir(exist_ok=True)
     (run / "eval" / f"step-{step}.json").write_text(json.dumps(report, indent=1))
     return eval_metrics(report, cfg.eval_n)
@@ -451,72 +621,122 @@ def samples_record(ro: Rollout, step: int, tokenizer, group_size: int) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # The loop
 
-def train(cfg: Config) -> Path:
-    import lcb_eval
-    from tqdm import tqdm
+@dataclass
+class Run:
+    """What the loop holds: the policy being trained and everything around it."""
+    dir: Path
+    cfg: Config
+    dist: Dist
+    policy: torch.nn.Module     # DDP/FSDP-wrapped under torchrun
+    reference: torch.nn.Module | None
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    start: int                  # steps already done (resume)
+
+
+def setup(cfg: Config) -> Run:
+    """Run directory, model (+ reference), optimizer; resume state. Every rank runs this."""
     run = run_dir(cfg)
-    resume_from = last_checkpoint(run) if cfg.resume else None
     if cfg.resume:
         saved = json.loads((run / "config.json").read_text())
         cfg = Config(**{**saved, "resume": cfg.resume})  # the run's own settings, its seed included
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    dist = init_distributed(cfg)
+    resume_from = last_checkpoint(run) if cfg.resume else None
+    if dist.main:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     policy, tokenizer = M.load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    if cfg.init_from:
-        load_weights(policy, Path(cfg.init_from))
-    if cfg.grad_checkpointing:
-        policy.gradient_checkpointing_enable()
-        policy.config.use_cache = False
+    for checkpoint in (Path(cfg.init_from) if cfg.init_from else None, resume_from):
+        if checkpoint is not None:
+            load_weights(policy, checkpoint)
     reference = None
     if cfg.kl_beta > 0:  # the frozen initial policy (after --init-from), for the KL term
         reference = M.load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)[0]
-        reference.load_state_dict(policy.state_dict())
+        if cfg.init_from:
+            load_weights(reference, Path(cfg.init_from))
         reference.requires_grad_(False)
+    if cfg.grad_checkpointing:
+        policy.gradient_checkpointing_enable()
+    policy = wrap_for_training(policy, cfg, dist)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume_from is not None:
-        load_weights(policy, resume_from)
-        optimizer.load_state_dict(torch.load(resume_from / "optimizer.pt", map_location=policy.device))
+        load_optimizer(policy, optimizer, torch.load(resume_from / "optimizer.pt", map_location="cpu"), cfg)
         start = json.loads((resume_from / "state.json").read_text())["step"]
         rng = torch.load(resume_from / "rng.pt", weights_only=False)
         torch.set_rng_state(rng["torch"])
         random.setstate(rng["python"])
-    truncate_log(run / "metrics.jsonl", start)
-    truncate_log(run / "samples.jsonl", start)
+    if dist.main:
+        truncate_log(run / "metrics.jsonl", start)
+        truncate_log(run / "samples.jsonl", start)
+    return Run(run, cfg, dist, policy, reference, tokenizer, optimizer, start)
+
+
+def train(cfg: Config) -> Path:
+    import lcb_eval
+    from tqdm import tqdm
+    r = setup(cfg)
+    cfg = r.cfg
     train_set, val_set = lcb_eval.load_problems(cfg.data), lcb_eval.load_problems(cfg.val_data)
-    print(f"run directory: {run}  ({len(train_set)} training, {len(val_set)} validation problems; "
-          f"reward {cfg.reward}; {cfg.prompts_per_step}x{cfg.group_size} completions per step)")
-    if start == 0 and cfg.eval_every:
-        append_jsonl(run / "metrics.jsonl", {"step": 0, **evaluate(policy, tokenizer, val_set, cfg, run, 0)})
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="grpo", file=sys.stdout)
+    log = r.dist.main
+    if log:
+        print(f"run directory: {r.dir}  ({len(train_set)} training, {len(val_set)} validation problems; "
+              f"reward {cfg.reward}; {cfg.prompts_per_step}x{cfg.group_size} completions per step"
+              f"{f'; {r.dist.world} ranks' if r.dist.world > 1 else ''})")
+    if r.start == 0 and cfg.eval_every:
+        with _sampling_weights(r):
+            metrics = evaluate(unwrap(r.policy), r.tokenizer, val_set, cfg, r.dir, 0, r.dist)
+        if log:
+            append_jsonl(r.dir / "metrics.jsonl", {"step": 0, **metrics})
+    bar = tqdm(range(r.start, cfg.steps), initial=r.start, total=cfg.steps, desc="grpo", file=sys.stdout,
+               disable=not log)
     for step in bar:
-        metrics = train_step(policy, reference, tokenizer, optimizer, train_set, cfg, step, run)
+        metrics = train_step(r, train_set, step)
         done = step + 1
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
-            metrics.update(evaluate(policy, tokenizer, val_set, cfg, run, done))
-        append_jsonl(run / "metrics.jsonl", {"step": done, **metrics})
-        bar.write(compact_line(done, metrics))
+            with _sampling_weights(r):
+                metrics.update(evaluate(unwrap(r.policy), r.tokenizer, val_set, cfg, r.dir, done, r.dist))
+        if log:
+            append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
+            bar.write(compact_line(done, metrics))
         if done % cfg.save_every == 0 or done == cfg.steps:
-            save_checkpoint(run, done, policy, tokenizer, optimizer)
-    print(f"done: metrics in {run / 'metrics.jsonl'}, checkpoints in {run}/ckpt-*")
-    return run
+            save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist)
+    if log:
+        print(f"done: metrics in {r.dir / 'metrics.jsonl'}, checkpoints in {r.dir}/ckpt-*")
+    if r.dist.world > 1:
+        import torch.distributed as td
+        td.destroy_process_group()
+    return r.dir
 
 
-def train_step(policy, reference, tokenizer, optimizer, train_set, cfg: Config, step: int, run: Path) -> dict:
-    """One GRPO step: rollout -> score -> advantage -> update; returns its metrics."""
+def _sampling_weights(r: Run):
+    """Sampling and scoring call the model's submodules directly: FSDP must gather its shards first."""
+    import contextlib
+    return full_weights(r.policy) if r.cfg.fsdp and r.dist.world > 1 else contextlib.nullcontext()
+
+
+def train_step(r: Run, train_set: list, step: int) -> dict:
+    """One GRPO step: rollout -> score -> advantage -> update; returns its metrics (all ranks' rows)."""
+    cfg, dist = r.cfg, r.dist
     t0 = time.perf_counter()
-    ro = rollout(policy, tokenizer, step_problems(train_set, cfg, step), cfg, step)
+    problems = step_problems(train_set, cfg, step)[dist.rank::dist.world]  # whole groups stay on one rank
+    with _sampling_weights(r):
+        ro = rollout(unwrap(r.policy), r.tokenizer, problems, cfg, step)
     t1 = time.perf_counter()
-    for group in optimizer.param_groups:
+    for group in r.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, step)
-    losses = update(policy, reference, optimizer, ro, cfg, step)
+    losses = update(r.policy, r.reference, r.optimizer, ro, cfg, step, dist)
     t2 = time.perf_counter()
-    append_jsonl(run / "samples.jsonl", samples_record(ro, step + 1, tokenizer, cfg.group_size))
-    return {**step_metrics(ro, cfg), **losses, "train/lr": learning_rate(cfg, step),
-            "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1,
-            "perf/tokens_per_s": float(ro.samples.lengths.sum()) / (t1 - t0)}
+    parts = dist.gather((row_records(ro), ro.reward_info))
+    rows = {k: [v for part, _ in parts for v in part[k]] for k in parts[0][0]}
+    reward_info = {k: sum(info[k] for _, info in parts) / len(parts) for k in parts[0][1]}
+    if dist.main:
+        append_jsonl(r.dir / "samples.jsonl", samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
+    tokens = sum(rows["length"])
+    return {**step_metrics(rows, reward_info, cfg), **losses, "train/lr": learning_rate(cfg, step),
+            "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/tokens_per_s": tokens / (t1 - t0)}
 
 
 def compact_line(step: int, m: dict) -> str:
