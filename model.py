@@ -438,6 +438,7 @@ def token_signals(logits: torch.Tensor, targets: torch.Tensor, temperature: floa
     }
 
 
+SIGNAL_NAMES = ("logprob", "entropy", "self_certainty", "prob_disparity")
 _compiled_signals = None
 
 
@@ -483,19 +484,29 @@ def score(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completi
     B, T = completion_mask.shape
     hidden = _completion_hidden(model, input_ids, attention_mask, T).reshape(B * T, -1)  # (B*T, H)
     targets = input_ids[:, -T:].reshape(-1)                                              # (B*T,)
-    keep = completion_mask.reshape(-1).bool()                                            # (B*T,)
-    head = model.get_output_embeddings()
-    signal_fn = fused_token_signals if fused else token_signals
-    out = {k: torch.zeros(B * T, device=input_ids.device)
-           for k in ("logprob", "entropy", "self_certainty", "prob_disparity")}
-    rows = keep.nonzero()[:, 0]                                                          # only real tokens
+    rows = completion_mask.reshape(-1).bool().nonzero()[:, 0]                            # real tokens only
+    signals = hidden_signals(hidden[rows], model.get_output_embeddings(), targets[rows], temperature,
+                             fused=fused, chunk_elems=chunk_elems)
+    out = {}
+    for key, values in signals.items():
+        out[key] = torch.zeros(B * T, device=input_ids.device)
+        out[key][rows] = values
+        out[key] = out[key].view(B, T)
+    return out
+
+
+def hidden_signals(hidden: torch.Tensor, head, targets: torch.Tensor, temperature: float = 1.0, *,
+                   fused: bool = False, chunk_elems: int = 1 << 24) -> dict[str, torch.Tensor]:
+    """token_signals of head(hidden) without ever holding all the logits: (N, H) hidden, (N,) targets -> (N,) each.
+
+    The output head runs on chunks of rows sized so that one chunk of logits holds about chunk_elems floats.
+    """
     step = _chunk_rows(head.weight.size(0), chunk_elems)
-    for start in range(0, rows.numel(), step):
-        idx = rows[start:start + step]
-        signals = signal_fn(head(hidden[idx]), targets[idx], temperature)
-        for k, v in signals.items():
-            out[k][idx] = v
-    return {k: v.view(B, T) for k, v in out.items()}
+    signal_fn = fused_token_signals if fused else token_signals
+    parts = [signal_fn(head(hidden[i:i + step]), targets[i:i + step], temperature)
+             for i in range(0, hidden.size(0), step)]
+    return {k: torch.cat([p[k] for p in parts]) if parts else hidden.new_zeros(0, dtype=torch.float32)
+            for k in SIGNAL_NAMES}
 
 
 def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *,

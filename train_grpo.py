@@ -342,7 +342,6 @@ def learning_rate(cfg: Config, step: int) -> float:
 # ----------------------------------------------------------------------------------------------------------
 # Metrics (every formula of metrics.jsonl is here or in rewards.text_metrics)
 
-SIGNAL_NAMES = ("logprob", "entropy", "self_certainty", "prob_disparity")
 
 
 def row_records(ro: Rollout) -> dict:
@@ -351,7 +350,7 @@ def row_records(ro: Rollout) -> dict:
     return {
         "reward": ro.rewards.tolist(), "passed": ro.passed.tolist(), "text": ro.samples.texts,
         "length": ro.samples.lengths.tolist(), "stopped": ro.samples.stopped.tolist(),
-        **{f"sum_{k}": (ro.signals[k] * mask).sum(-1).tolist() for k in SIGNAL_NAMES},  # (B,) each
+        **{f"sum_{k}": (ro.signals[k] * mask).sum(-1).tolist() for k in M.SIGNAL_NAMES},  # (B,) each
     }
 
 
