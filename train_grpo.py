@@ -36,13 +36,15 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
 Choices a paper leaves open, as implemented: the signals use logits / T (`--signal-temperature raw` uses the
 raw logits); intrinsic rewards are means over tokens (`--reward-reduce sum` for the sum); minibatches count
 completions, not prompts; randomness comes from seeds derived from (--seed, step), so `--resume` continues a
-killed run with the same metrics as an uninterrupted one.
+killed run with the same metrics as an uninterrupted one. Under torchrun each rank rolls out whole groups of its
+share of the prompts and the update equals one process's update on the union (DDP, or FSDP2 with --fsdp).
 
 Run:
   python train_grpo.py --reward entropy                  # embedded SmolLM2-135M on the embedded problems, CPU
   python train_grpo.py --reward verifiable --steps 100 --out runs/rlvr
   python train_grpo.py --resume runs/rlvr                # continue a killed run
   python train_grpo.py --reward verifiable --init-from runs/entropy/ckpt-20   # RLIF -> RLVR
+  torchrun --nproc_per_node=4 train_grpo.py --reward verifiable --prompts-per-step 64 --group-size 16
 """
 from __future__ import annotations
 

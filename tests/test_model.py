@@ -69,6 +69,7 @@ def test_tokens_after_eos_are_masked_and_max_new_tokens_respected():
     assert mask[stop_at + 1:].sum() == 0
     assert (out.completion_ids[0, stop_at + 1:] == tok.pad_token_id).all()
     assert (out.logprobs[0, stop_at + 1:] == 0).all()
+    assert bool(out.stopped[0])  # it sampled EOS, so it is not counted as cut at max_new_tokens
     assert out.completion_ids.size(1) <= 12
 
 
