@@ -273,6 +273,11 @@ class KVCache:
         self.k = self.k.repeat_interleave(n, dim=1)
         self.v = self.v.repeat_interleave(n, dim=1)
 
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Keep only these rows (finished ones are dropped so decoding stops spending time on them)."""
+        self.k = self.k[:, rows]
+        self.v = self.v[:, rows]
+
 
 FAST_PATH_MODELS = ("llama", "qwen2")  # pre-norm decoders with RoPE, GQA and SwiGLU (SmolLM2, Qwen2.5, R1-Distill)
 
@@ -343,27 +348,39 @@ def sample(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_tokens: 
         token = decoder.step(logits, generator, temperature, top_p, top_k)             # (B*n,)
         if decoder.done() or step == max_new_tokens - 1:
             break
-        logits = step_fn(token)                                                        # (B*n, V)
+        logits = step_fn(token, ~decoder.finished)                                     # (B*n, V)
     return _samples(tokenizer, ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0), *decoder.result())
 
 
 def _fast_stepper(model, ids, mask, n: int, max_new_tokens: int):
-    """A closure: step(None) prefills and returns the group's first logits; step(token) decodes one token."""
+    """A closure: step(None) prefills and returns the group's first logits (B*n, V); step(token, alive)
+    decodes one token. Once half of the rows it computes have finished, it drops them from the cache, so the
+    long tail of a batch is decoded at the cost of the rows still running (their logits stay zero)."""
     config, (B, P) = model.config, ids.shape
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     cache = KVCache(config.num_hidden_layers, B, config.num_key_value_heads, P + max_new_tokens, head_dim,
                     next(model.parameters()).dtype, ids.device)
     key_mask = torch.ones(B * n, P + max_new_tokens, dtype=torch.bool, device=ids.device)
     key_mask[:, :P] = mask.repeat_interleave(n, 0).bool()
-    state = {"pos": position_ids(mask)[:, -1:].repeat_interleave(n, 0)}                 # (B*n, 1)
+    state = {"pos": position_ids(mask)[:, -1:].repeat_interleave(n, 0),                 # (rows, 1)
+             "rows": torch.arange(B * n, device=ids.device), "key_mask": key_mask}     # rows still computed
 
-    def step(token):
+    def step(token, alive=None):
         if token is None:
             logits = fast_forward(model, ids, position_ids(mask), mask, cache)          # (B, V)
             cache.repeat_rows(n)
             return logits.repeat_interleave(n, 0)                                       # (B*n, V)
+        rows = state["rows"]
+        if alive is not None and 2 * int(alive[rows].sum()) <= rows.numel():
+            keep = alive[rows].nonzero()[:, 0]
+            cache.keep_rows(keep)
+            state.update(rows=rows[keep], pos=state["pos"][keep], key_mask=state["key_mask"][keep])
+            rows = state["rows"]
         state["pos"] = state["pos"] + 1
-        return fast_forward(model, token[:, None], state["pos"], key_mask, cache)     # (B*n, V)
+        running = fast_forward(model, token[rows, None], state["pos"], state["key_mask"], cache)  # (rows, V)
+        if rows.numel() == token.numel():
+            return running
+        return running.new_zeros(token.numel(), running.size(-1)).index_copy_(0, rows, running)  # (B*n, V)
     return step
 
 
@@ -373,7 +390,7 @@ def _hf_stepper(model, ids, mask, n: int):
     cache = DynamicCache(config=model.config)
     state = {"mask": mask.repeat_interleave(n, 0), "pos": position_ids(mask)[:, -1:].repeat_interleave(n, 0)}
 
-    def step(token):
+    def step(token, alive=None):
         if token is None:
             out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), cache=cache,
                         use_cache=True, logits_to_keep=1)

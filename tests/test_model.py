@@ -189,3 +189,21 @@ def test_embedded_default_greedy_matches_hf_generate():
     for row in range(2):
         n = int(ours.completion_mask[row].sum())
         assert ours.completion_ids[row, :n].tolist() == ref[row, :n].tolist()
+
+
+def test_rows_that_finish_early_are_dropped_without_changing_the_others(model_and_tokenizer, monkeypatch):
+    """Regression for row compaction: with frequent tokens declared EOS, most rows stop early and the cached
+    sampler drops them from its cache; every row must still decode exactly as the naive sampler decodes it."""
+    model, tok = model_and_tokenizer
+    free = M.sample(model, tok, PROMPTS, n=4, max_new_tokens=40, temperature=1.0, seed=5)
+    frequent = free.completion_ids.flatten().bincount().topk(3).indices.tolist()
+    model.generation_config.eos_token_id = frequent
+    kept = []
+    original = M.KVCache.keep_rows
+    monkeypatch.setattr(M.KVCache, "keep_rows", lambda self, rows: (kept.append(rows.numel()), original(self, rows)))
+    fast = M.sample(model, tok, PROMPTS, n=4, max_new_tokens=40, temperature=1.0, seed=5)
+    slow = M.sample_naive(model, tok, PROMPTS, n=4, max_new_tokens=40, temperature=1.0, seed=5)
+    assert kept and kept[0] <= 6  # compaction happened: at most half of the 12 rows kept
+    assert torch.equal(fast.completion_ids, slow.completion_ids)
+    assert torch.equal(fast.stopped, slow.stopped)
+    torch.testing.assert_close(fast.logprobs, slow.logprobs, atol=1e-4, rtol=0)
