@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -157,10 +156,17 @@ def signals_child(variant: str, rows: int, vocab: int, hidden: int = 576) -> dic
             fn = lambda: M.hidden_signals(h, head, targets, 1.0, fused=True)  # noqa: E731
         else:
             fn = lambda: M.token_signals(head(h), targets, 1.0)  # noqa: E731  the whole logits at once
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = _memory_kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
         seconds, _ = timed(fn, 2)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"seconds": seconds, "peak_bytes": max(peak - before, 1)}
+        peak = _memory_kib("VmHWM")
+    return {"seconds": seconds, "peak_bytes": max(peak - before, 0) * 1024}
+
+
+def _memory_kib(field: str) -> int:
+    """Resident memory of this process from /proc/self/status: VmRSS (now) or VmHWM (peak since reset)."""
+    line = next(line for line in open("/proc/self/status") if line.startswith(field + ":"))
+    return int(line.split()[1])
 
 
 def run_signals_child(variant, rows, vocab) -> dict | None:
