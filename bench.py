@@ -301,7 +301,7 @@ def main(argv=None):
     for name in args.only:
         print(f"[{name}]", flush=True)
         sections[name]()
-    print(f"\n| section | case | ours | baseline | unit | ratio (>1: ours better) |\n|---|---|---|---|---|---|")
+    print("\n| section | case | ours | baseline | unit | ratio (>1: ours better) |\n|---|---|---|---|---|---|")
     for r in ROWS:
         print(f"| {r['section']} | {r['case']} | {r['ours']:.3g} | {r['baseline']:.3g} | {r['unit']} | "
               f"{r['ratio']:.2f} {r['note']} |")
