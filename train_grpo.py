@@ -205,11 +205,17 @@ def step_problems(train_set: list, cfg: Config, step: int) -> list:
     return picked
 
 
+def sampling_seed(cfg: Config, step: int) -> int:
+    """Seed of step `step`'s sampler. Kept apart from rewards.random_seed: the same seed would hand the random
+    reward the very uniforms that drew each row's first token, tying the "random" control to the response."""
+    return (cfg.seed * 2_000_029 + step + 7_777) % 2**63
+
+
 def rollout(policy, tokenizer, problems: list, cfg: Config, step: int) -> Rollout:
     import lcb_eval
     prompts = [lcb_eval.build_prompt(p, tokenizer) for p in problems]
     samples = M.sample(policy, tokenizer, prompts, n=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                       temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed * 1_000_003 + step)
+                       temperature=cfg.temperature, top_p=cfg.top_p, seed=sampling_seed(cfg, step))
     rows = [p for p in problems for _ in range(cfg.group_size)]
     # Signals from the sampling policy before any update: these are lp_old and the intrinsic rewards' inputs.
     signal_T = R.score_temperature(cfg.signal_temperature, cfg.temperature)

@@ -184,3 +184,11 @@ def test_init_from_loads_weights_not_optimizer(tiny_model_dir, tmp_path):
     state = torch.load(tmp_path / "b" / "ckpt-1" / "optimizer.pt")
     assert all(s["step"] == 1 for s in state["state"].values())
     assert read_metrics(tmp_path / "b")[0]["train/lr"] == pytest.approx(2.5e-4)
+
+
+def test_sampling_seed_is_not_the_random_reward_seed():
+    """Regression: the sampler and the random reward were seeded alike, so the reward's Bernoulli draws reused
+    the uniforms that picked each row's first token, and the "random" control depended on the response."""
+    for seed in (0, 1, 12345):
+        for step in range(50):
+            assert G.sampling_seed(cfg(seed=seed), step) != R.random_seed(seed, step)
