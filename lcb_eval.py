@@ -31,6 +31,7 @@ import argparse
 import base64
 import io
 import json
+import math
 import pickle
 import re
 import sys
@@ -374,6 +375,21 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - all_fail
 
 
+def best_of_k(scores: list[float], passed: list[bool], k: int) -> float:
+    """Expected pass when k of the n samples are drawn at random and the highest-scoring one is kept.
+
+    Test-time selection by the model's own certainty (score = mean self-certainty): the sample ranked r-th
+    (0 = highest) is kept when it is drawn and the other k - 1 come from the n - 1 - r ranked below it, which
+    has probability C(n - 1 - r, k - 1) / C(n, k). A random choice instead keeps each sample with probability
+    1 / n, whatever k (avg@n). Ties are broken by the order of the samples.
+    """
+    n = len(scores)
+    if len(passed) != n or not 1 <= k <= n:
+        raise ValueError(f"best_of_k needs len(scores) == len(passed) and 1 <= k <= n, got {n}, {len(passed)}, k={k}")
+    order = sorted(range(n), key=lambda i: -scores[i])  # stable: earlier sample first among ties
+    return sum(math.comb(n - 1 - r, k - 1) * bool(passed[i]) for r, i in enumerate(order)) / math.comb(n, k)
+
+
 def group_metrics(records: list[dict], n: int) -> dict:
     """avg@n, pass@k (k = 1..n), mean response length and clipped ratio over per-problem records."""
     samples = [s for r in records for s in r["samples"]]
@@ -415,7 +431,7 @@ def evaluate(model, tokenizer, problems: list[Problem], *, n: int = 4, temperatu
     import model as model_lib
     from tqdm import tqdm
     started = time.time()
-    texts, lengths, clipped = [], [], []
+    texts, lengths, clipped, certainty, logprob = [], [], [], [], []
     batches = range(0, len(problems), batch_size)
     for b, start in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
         batch = problems[start:start + batch_size]
@@ -425,6 +441,9 @@ def evaluate(model, tokenizer, problems: list[Problem], *, n: int = 4, temperatu
         texts += samples.texts
         lengths += samples.lengths.tolist()
         clipped += (~samples.stopped).tolist()  # stopped by max_new_tokens, not by EOS
+        tokens = samples.lengths.clamp(min=1)                                       # (B*n,)
+        certainty += (samples.self_certainty.sum(-1) / tokens).tolist()  # mean self-certainty per sample
+        logprob += (samples.logprobs.sum(-1) / tokens).tolist()          # mean log-prob (-trajectory entropy)
     sample_s = time.time() - started
     rows = [p for p in problems for _ in range(n)]
     verdicts = grade_many(rows, texts, timeout_s=timeout_s, workers=workers)
@@ -437,7 +456,8 @@ def evaluate(model, tokenizer, problems: list[Problem], *, n: int = 4, temperatu
             "num_correct": sum(verdicts[j].passed for j in group),
             "samples": [{"text": texts[j], "passed": verdicts[j].passed, "status": verdicts[j].status,
                          "tests_passed": verdicts[j].n_passed, "num_tests": len(problem.tests),
-                         "tokens": int(lengths[j]), "clipped": bool(clipped[j])} for j in group],
+                         "tokens": int(lengths[j]), "clipped": bool(clipped[j]),
+                         "self_certainty": round(certainty[j], 5), "logprob": round(logprob[j], 5)} for j in group],
         })
     report = summarize(records, n)
     report["config"] = dict(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,

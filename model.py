@@ -172,6 +172,7 @@ class Samples:
     logprobs: torch.Tensor         # (B*n, T) log-prob of each sampled token under logits / T; 0 where masked
     texts: list[str]               # decoded completions, special tokens skipped
     stopped: torch.Tensor          # (B*n,) bool: the row sampled EOS (False: cut at max_new_tokens)
+    self_certainty: torch.Tensor | None = None  # (B*n, T) self-certainty of each step's distribution; 0 where masked
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -230,7 +231,7 @@ class _Decoder:
         self.eos = torch.tensor(eos_ids, device=device)
         self.pad_id = pad_id
         self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
-        self.tokens, self.masks, self.logprobs = [], [], []
+        self.tokens, self.masks, self.logprobs, self.certainty = [], [], [], []
 
     def step(self, logits, generator, temperature, top_p, top_k) -> torch.Tensor:
         """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,)."""
@@ -245,6 +246,8 @@ class _Decoder:
         self.tokens.append(token)
         self.masks.append(alive.long())
         self.logprobs.append(torch.where(alive, lp, torch.zeros_like(lp)))
+        certainty = -logprobs.mean(-1)  # self-certainty logsumexp(z) - mean(z), free from the log-probs  # (rows,)
+        self.certainty.append(torch.where(alive, certainty, torch.zeros_like(certainty)))
         self.finished |= torch.isin(token, self.eos) & alive
         return token
 
@@ -253,7 +256,7 @@ class _Decoder:
 
     def result(self):
         return (torch.stack(self.tokens, 1), torch.stack(self.masks, 1), torch.stack(self.logprobs, 1),
-                self.finished.clone())
+                self.finished.clone(), torch.stack(self.certainty, 1))
 
 
 class KVCache:
@@ -426,9 +429,9 @@ def sample_naive(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_to
     return _samples(tokenizer, ids, mask, *decoder.result())
 
 
-def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs, stopped) -> Samples:
+def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs, stopped, certainty) -> Samples:
     texts = tokenizer.batch_decode(tokens.masked_fill(masks == 0, tokenizer.pad_token_id), skip_special_tokens=True)
-    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts, stopped)
+    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts, stopped, certainty)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -488,18 +491,49 @@ def _chunk_rows(vocab_size: int, budget_elems: int = 1 << 24) -> int:
     return max(1, budget_elems // vocab_size)
 
 
+def _group_hidden(model, input_ids, attention_mask, completion_mask, group_size: int) -> torch.Tensor:
+    """_completion_hidden for prompt-major groups of group_size rows that share a prompt: each prompt is
+    forwarded once and its keys and values copied to the group's rows (as in group_logprobs). (B, T, H)."""
+    B, T = completion_mask.shape
+    P = input_ids.size(1) - T
+    body = model.get_decoder()
+    hidden = input_ids.new_zeros(B, T, model.config.hidden_size, dtype=next(model.parameters()).dtype)
+    for start in range(0, B, group_size):
+        rows = slice(start, start + group_size)
+        prompt = input_ids[start, :P][attention_mask[start, :P].bool()]                  # (p,) no padding
+        if not (input_ids[rows, :P] == input_ids[start, :P]).all():
+            raise ValueError(f"rows {start}..{start + group_size - 1} do not share one prompt (group_size?)")
+        t = max(int(completion_mask[rows].sum(-1).max()), 1)
+        n = input_ids[rows].size(0)
+        out = body(input_ids=prompt[None], position_ids=torch.arange(prompt.numel(), device=prompt.device)[None],
+                   use_cache=True)
+        hidden[rows, 0] = out.last_hidden_state[:, -1]                                   # predicts token 0
+        if t > 1:
+            out.cache.batch_repeat_interleave(n)
+            positions = torch.arange(prompt.numel(), prompt.numel() + t - 1, device=prompt.device).expand(n, -1)
+            rest = body(input_ids=input_ids[rows, P:P + t - 1], position_ids=positions, cache=out.cache,
+                        use_cache=True).last_hidden_state                               # (n, t-1, H)
+            hidden[rows, 1:t] = rest
+    return hidden
+
+
 @torch.no_grad()
 def score(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor, *,
-          temperature: float = 1.0, fused: bool = False, chunk_elems: int = 1 << 24) -> dict[str, torch.Tensor]:
+          temperature: float = 1.0, fused: bool = False, chunk_elems: int = 1 << 24,
+          group_size: int | None = None) -> dict[str, torch.Tensor]:
     """Per-token signals of the completion part of input_ids, without gradients.
 
     input_ids, attention_mask: (B, P+T), prompt then completion; completion_mask: (B, T).
     Returns {"logprob", "entropy", "self_certainty", "prob_disparity"}: each (B, T) float32, 0 where masked.
     The logits are produced chunk by chunk from the hidden states, so memory stays at chunk × V.
-    temperature=1.0 gives the "raw logits" variant.
+    temperature=1.0 gives the "raw logits" variant. group_size: the rows are prompt-major groups of this
+    many rows with one prompt each (a sampler's output), so each prompt is forwarded once.
     """
     B, T = completion_mask.shape
-    hidden = _completion_hidden(model, input_ids, attention_mask, T).reshape(B * T, -1)  # (B*T, H)
+    if group_size and group_size > 1:
+        hidden = _group_hidden(model, input_ids, attention_mask, completion_mask, group_size).reshape(B * T, -1)
+    else:
+        hidden = _completion_hidden(model, input_ids, attention_mask, T).reshape(B * T, -1)  # (B*T, H)
     targets = input_ids[:, -T:].reshape(-1)                                              # (B*T,)
     rows = completion_mask.reshape(-1).bool().nonzero()[:, 0]                            # real tokens only
     signals = hidden_signals(hidden[rows], model.get_output_embeddings(), targets[rows], temperature,
@@ -538,6 +572,33 @@ def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *
     logits = out.logits[:, :-1].float() / temperature                                     # (B, T, V)
     targets = input_ids[:, -completion_len:]                                              # (B, T)
     return logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, -1)    # (B, T)
+
+
+def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor, *,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """completion_logprobs of b completions of one prompt, running the prompt through the model once: (b, T).
+
+    prompt_ids (P,) without padding; completion_ids (b, T). A GRPO group shares its prompt, which is often
+    longer than the completions (about 220 tokens against 128 here), so forwarding it once per group instead
+    of once per row removes most of the update's work. Gradients flow into the prompt's forward through its
+    keys and values. No attention mask is needed: the padding after a row's EOS comes after its real tokens,
+    which causal attention never lets them see, and the caller masks the padding's own log-probs.
+    """
+    b, T = completion_ids.shape
+    P = prompt_ids.numel()
+    out = model(input_ids=prompt_ids[None], position_ids=torch.arange(P, device=prompt_ids.device)[None],
+                use_cache=True, logits_to_keep=1)
+    first = out.logits[:, -1:].expand(b, 1, -1)                                          # (b, 1, V) predicts token 0
+    if T == 1:
+        logits = first
+    else:
+        cache = out.cache
+        cache.batch_repeat_interleave(b)  # differentiable: every row's gradient reaches the shared prompt
+        positions = torch.arange(P, P + T - 1, device=prompt_ids.device).expand(b, -1)   # (b, T-1)
+        rest = model(input_ids=completion_ids[:, :-1], position_ids=positions, cache=cache, use_cache=True).logits
+        logits = torch.cat([first, rest], dim=1)                                         # (b, T, V)
+    logits = logits.float() / temperature                                                # (b, T, V)
+    return logits.gather(-1, completion_ids[..., None])[..., 0] - torch.logsumexp(logits, -1)  # (b, T)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
                  A_i = r_i - mean_g r, Dr. GRPO). Every token of completion i gets A_i.
   4. update      `--ppo-epochs` (E) passes over the rollout, each split into shuffled minibatches of
                  `--minibatch-size` completions; one AdamW step per minibatch (gradients accumulated over
-                 micro-batches of `--micro-batch-size` rows, which changes memory, not the result):
+                 micro-batches of at most `--micro-batch-size` rows of one prompt, which changes memory, not
+                 the result; the shared prompt is forwarded once per micro-batch):
                    ratio_t = exp(lp_t - lp_old_t)
                    loss_t  = max(-A ratio_t, -A clip(ratio_t, 1 - clip_low, 1 + clip_high))
                    loss_t  = min(loss_t, -dual_clip * A)                      for A < 0 (dual clip)
@@ -110,6 +111,7 @@ class Config:
     eval_n: int = flag(4, "samples per validation problem")
     eval_temperature: float = flag(0.8, "validation sampling temperature")
     eval_limit: int | None = flag(None, "evaluate on the first k validation problems only")
+    skip_first_eval: bool = flag(False, "no evaluation at step 0 (runs that start from the same weights share it)")
     save_every: int = flag(10, "checkpoint every k steps (and at the end)")
     seed: int = flag(0, "seed of problem order, sampling and the random reward")
     out: str | None = flag(None, "run directory (default runs/<reward>-<time>)")
@@ -220,9 +222,10 @@ def rollout(policy, tokenizer, problems: list, cfg: Config, step: int) -> Rollou
     # Signals from the sampling policy before any update: these are lp_old and the intrinsic rewards' inputs.
     signal_T = R.score_temperature(cfg.signal_temperature, cfg.temperature)
     signals = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask,
-                      temperature=cfg.temperature, fused=policy.device.type == "cuda")
+                      temperature=cfg.temperature, fused=policy.device.type == "cuda", group_size=cfg.group_size)
     if signal_T != cfg.temperature:  # "raw": rewards read signals of the raw logits; lp_old stays at logits / T
-        raw = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask, temperature=signal_T)
+        raw = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask, temperature=signal_T,
+                      group_size=cfg.group_size)
         signals = {**raw, "logprob": signals["logprob"]}
     verdicts = lcb_eval.grade_many(rows, samples.texts)
     ctx = R.RewardContext(signals=signals, mask=samples.completion_mask, texts=samples.texts, problems=rows,
@@ -301,8 +304,11 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     local_minibatch = (cfg.minibatch_size or B * dist.world) // dist.world
     ref_lp = None
     if cfg.kl_beta > 0:
+        ref_lp = torch.zeros(B, T)                                          # (B, T)
         with torch.no_grad():
-            ref_lp = M.completion_logprobs(reference, s.input_ids, s.attention_mask, T, temperature=cfg.temperature)
+            for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size):
+                lp = micro_logprobs(reference, s, micro, cfg.temperature)   # (b, t)
+                ref_lp[micro, :lp.size(1)] = lp
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
     totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "tokens"), 0.0)
     grad_norms = []
@@ -313,14 +319,14 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             rows = order[start:start + local_minibatch]
             n_tokens = max(dist.all_sum([float(s.completion_mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
-            micro_batches = rows.split(cfg.micro_batch_size)
-            for i, micro in enumerate(micro_batches):
-                with dist.no_sync(policy, last=i == len(micro_batches) - 1):
-                    lp = M.completion_logprobs(policy, s.input_ids[micro], s.attention_mask[micro], T,
-                                               temperature=cfg.temperature)        # (b, T)
-                    loss, stats = policy_loss(lp, ro.signals["logprob"][micro], ro.advantages[micro],
-                                              s.completion_mask[micro], cfg,
-                                              None if ref_lp is None else ref_lp[micro],
+            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size)
+            for i, micro in enumerate(micros):
+                with dist.no_sync(policy, last=i == len(micros) - 1):
+                    lp = micro_logprobs(policy, s, micro, cfg.temperature)             # (b, t), t <= T
+                    t = lp.size(1)
+                    loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
+                                              s.completion_mask[micro, :t], cfg,
+                                              None if ref_lp is None else ref_lp[micro, :t],
                                               len(rows) * dist.world, n_tokens)
                     (loss * dist.world).backward()
                 for k in ("clipped", "approx_kl", "kl", "policy"):
@@ -339,6 +345,37 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
         "train/approx_kl": approx_kl / tokens,
         "train/grad_norm": sum(grad_norms) / len(grad_norms),
     }
+
+
+def micro_batches(rows: torch.Tensor, group_size: int, size: int) -> list[torch.Tensor]:
+    """Split a minibatch's rows into micro-batches of at most `size` rows that share one prompt.
+
+    Rows are prompt-major (row // group_size is the prompt), so a micro-batch's prompt is forwarded once
+    (micro_logprobs). Within a prompt, rows keep their shuffled order. How the rows are split does not change
+    the minibatch's gradient: each micro-batch's loss is normalised by the whole minibatch's counts.
+    """
+    by_prompt: dict[int, list[int]] = {}
+    for row in rows.tolist():
+        by_prompt.setdefault(row // group_size, []).append(row)
+    return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
+
+
+def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Differentiable log-probs (b, t) of the completions of rows `micro` (one prompt), t = their longest length.
+
+    Columns past the longest completion hold only padding and are not computed. With gradient checkpointing,
+    HF turns the KV cache off in training, so the prompt is then forwarded once per row (completion_logprobs).
+    """
+    t = max(int(s.completion_mask[micro].sum(-1).max()), 1)
+    completions = s.completion_ids[micro, :t]                                # (b, t)
+    if getattr(unwrap(model), "is_activation_checkpointing", False) and model.training:
+        ids = torch.cat([s.prompt_ids[micro], completions], 1)               # (b, P+t)
+        mask = torch.cat([s.prompt_mask[micro], s.completion_mask[micro, :t]], 1)
+        return M.completion_logprobs(model, ids, mask, t, temperature=temperature)
+    if not (s.prompt_ids[micro] == s.prompt_ids[micro[:1]]).all():
+        raise ValueError(f"micro-batch rows {micro.tolist()} do not share one prompt (rows must be prompt-major groups)")
+    prompt = s.prompt_ids[micro[0]][s.prompt_mask[micro[0]].bool()]           # (P,) without padding
+    return M.group_logprobs(model, prompt, completions, temperature=temperature)
 
 
 def learning_rate(cfg: Config, step: int) -> float:
@@ -691,7 +728,7 @@ def train(cfg: Config) -> Path:
         print(f"run directory: {r.dir}  ({len(train_set)} training, {len(val_set)} validation problems; "
               f"reward {cfg.reward}; {cfg.prompts_per_step}x{cfg.group_size} completions per step"
               f"{f'; {r.dist.world} ranks' if r.dist.world > 1 else ''})")
-    if r.start == 0 and cfg.eval_every:
+    if r.start == 0 and cfg.eval_every and not cfg.skip_first_eval:
         with _sampling_weights(r):
             metrics = evaluate(unwrap(r.policy), r.tokenizer, val_set, cfg, r.dir, 0, r.dist)
         if log:

@@ -26,7 +26,7 @@ def free_port() -> int:
 def fixed_rollout(rows: int = 8, prompt_len: int = 5, completion_len: int = 6) -> G.Rollout:
     """A rollout made up without sampling: random tokens, ragged completion masks, off-policy old log-probs."""
     g = torch.Generator().manual_seed(0)
-    prompt_ids = torch.randint(3, 200, (rows, prompt_len), generator=g)
+    prompt_ids = torch.randint(3, 200, (rows // 4, prompt_len), generator=g).repeat_interleave(4, 0)  # groups of 4
     completion_ids = torch.randint(3, 200, (rows, completion_len), generator=g)
     lengths = torch.randint(2, completion_len + 1, (rows,), generator=g)
     completion_mask = (torch.arange(completion_len)[None] < lengths[:, None]).long()

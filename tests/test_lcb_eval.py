@@ -65,6 +65,29 @@ def test_pass_at_k_is_stable_for_large_n():
         assert math.isclose(L.pass_at_k(n, c, k), float(exact), rel_tol=1e-9, abs_tol=1e-12)
 
 
+def test_best_of_k_matches_subset_enumeration():
+    """Keeping the highest-scoring of a random k-subset: the closed form equals enumerating every subset."""
+    import random
+    rng = random.Random(0)
+    for n in range(1, 8):
+        scores = [rng.random() for _ in range(n)]
+        passed = [rng.random() < 0.4 for _ in range(n)]
+        for k in range(1, n + 1):
+            subsets = list(itertools.combinations(range(n), k))
+            brute = sum(passed[max(sub, key=lambda i: scores[i])] for sub in subsets) / len(subsets)
+            assert math.isclose(L.best_of_k(scores, passed, k), brute, abs_tol=1e-12), (n, k)
+
+
+def test_best_of_k_hand_example():
+    """Scores (3, 1, 2), only the lowest-scoring sample correct: k=1 picks at random (1/3); for k >= 2 the
+    chosen one is never the lowest-scoring sample, so 0."""
+    assert math.isclose(L.best_of_k([3.0, 1.0, 2.0], [False, True, False], 1), 1 / 3)
+    assert L.best_of_k([3.0, 1.0, 2.0], [False, True, False], 2) == 0
+    assert L.best_of_k([3.0, 1.0, 2.0], [True, False, False], 3) == 1
+    with pytest.raises(ValueError):
+        L.best_of_k([1.0], [True, False], 1)
+
+
 @pytest.mark.parametrize("n,c,k", [(4, 5, 1), (4, -1, 1), (4, 2, 0), (4, 2, 5)])
 def test_pass_at_k_rejects_impossible_arguments(n, c, k):
     with pytest.raises(ValueError):

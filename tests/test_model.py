@@ -84,6 +84,30 @@ def test_sampler_logprobs_equal_score_logprobs(model_and_tokenizer, temperature)
     torch.testing.assert_close(grad_lp * out.completion_mask, out.logprobs, atol=1e-4, rtol=0)
 
 
+def test_score_with_shared_prompts_equals_the_padded_batch(model_and_tokenizer):
+    """score(group_size=n) forwards each prompt once (prompts of different lengths, ragged completions)."""
+    model, tok = model_and_tokenizer
+    out = M.sample(model, tok, PROMPTS, n=3, max_new_tokens=12, temperature=1.0, seed=2)
+    mask = (torch.arange(12)[None] < torch.tensor([12, 3, 7, 1, 12, 5, 9, 2, 6])[:, None]).long()  # (9, 12) ragged
+    ids = torch.cat([out.prompt_ids, out.completion_ids * mask], 1)
+    attention = torch.cat([out.prompt_mask, mask], 1)
+    whole = M.score(model, ids, attention, mask, temperature=0.9)
+    grouped = M.score(model, ids, attention, mask, temperature=0.9, group_size=3)
+    for key in M.SIGNAL_NAMES:
+        torch.testing.assert_close(grouped[key], whole[key], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="do not share one prompt"):
+        M.score(model, ids, attention, mask, group_size=2)
+
+
+def test_sampler_self_certainty_equals_score(model_and_tokenizer):
+    """The sampler's per-step self-certainty (-mean log p) == score()'s logsumexp(z) - mean(z), 0 where masked."""
+    model, tok = model_and_tokenizer
+    out = M.sample(model, tok, PROMPTS, n=3, max_new_tokens=16, temperature=0.8, seed=5)
+    signals = M.score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=0.8)
+    torch.testing.assert_close(out.self_certainty, signals["self_certainty"], atol=1e-4, rtol=0)
+    assert (out.self_certainty[out.completion_mask == 0] == 0).all()
+
+
 def naive_signals(logits_row, target, temperature):
     """Explicit probabilities over a small vocabulary, one Python float at a time."""
     z = [x / temperature for x in logits_row]

@@ -86,6 +86,76 @@ def test_micro_batches_add_up_to_the_minibatch_loss():
         assert parts.item() == pytest.approx(whole.item(), abs=1e-6), mode
 
 
+def test_micro_batches_share_one_prompt_and_cover_the_rows():
+    rows = torch.tensor([5, 0, 3, 6, 1, 2, 7, 4])  # a shuffled minibatch of two groups of 4
+    micros = G.micro_batches(rows, group_size=4, size=3)
+    assert [m.tolist() for m in micros] == [[5, 6, 7], [4], [0, 3, 1], [2]]
+
+
+def two_groups_of_three():
+    """Samples of 2 prompts of different lengths (so left padding) x 3 ragged completions."""
+    import model as M
+    g = torch.Generator().manual_seed(0)
+    group, T, rows = 3, 6, 6
+    prompts = [torch.randint(3, 200, (n,), generator=g) for n in (4, 7)]  # different lengths: left padding
+    prompt_ids = torch.zeros(rows, 7, dtype=torch.long)
+    prompt_mask = torch.zeros(rows, 7, dtype=torch.long)
+    for i in range(rows):
+        p = prompts[i // group]
+        prompt_ids[i, -p.numel():], prompt_mask[i, -p.numel():] = p, 1
+    lengths = torch.tensor([6, 2, 4, 1, 3, 5])
+    completion_mask = (torch.arange(T)[None] < lengths[:, None]).long()      # (rows, T)
+    completion_ids = torch.randint(3, 200, (rows, T), generator=g) * completion_mask
+    return M.Samples(prompt_ids, prompt_mask, completion_ids, completion_mask, torch.zeros(rows, T), [""] * rows,
+                     torch.ones(rows, dtype=torch.bool))
+
+
+def test_prompt_shared_logprobs_and_gradients_equal_the_padded_batch():
+    """micro_logprobs (prompt forwarded once per micro-batch, trailing padding not computed) gives the
+    log-probs and gradients of completion_logprobs on the whole left-padded batch."""
+    import model as M
+    from conftest import tiny_model
+    s, group, T = two_groups_of_three(), 3, 6
+    completion_mask, lengths = s.completion_mask, s.lengths
+    model = tiny_model()
+    reference = M.completion_logprobs(model, s.input_ids, s.attention_mask, T) * completion_mask
+    (reference.sum()).backward()
+    expected_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    total = 0.0
+    for micro in G.micro_batches(torch.tensor([4, 0, 2, 5, 1, 3]), group, 2):
+        lp = G.micro_logprobs(model, s, micro, 1.0)                          # (b, t)
+        t = lp.size(1)
+        assert t == int(lengths[micro].max())
+        torch.testing.assert_close(lp * completion_mask[micro, :t], reference[micro, :t].detach(), atol=1e-5, rtol=0)
+        total = total + (lp * completion_mask[micro, :t]).sum()
+    total.backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, expected_grads[name], atol=1e-5, rtol=1e-4)
+
+
+def test_micro_logprobs_under_gradient_checkpointing():
+    """HF turns the KV cache off under gradient checkpointing in training: the per-row path must be taken."""
+    import model as M
+    from conftest import tiny_model
+    s, model = two_groups_of_three(), tiny_model()
+    reference = M.completion_logprobs(model, s.input_ids, s.attention_mask, 6).detach() * s.completion_mask
+    model.gradient_checkpointing_enable()
+    model.train()
+    micro = torch.tensor([3, 4, 5])
+    lp = G.micro_logprobs(model, s, micro, 1.0)                               # (3, 5): longest is 5
+    torch.testing.assert_close(lp * s.completion_mask[micro, :5], reference[micro, :5], atol=1e-5, rtol=0)
+
+
+def test_micro_logprobs_refuses_rows_of_different_prompts():
+    import model as M
+    from conftest import tiny_model
+    s = M.Samples(torch.tensor([[5, 6], [7, 8]]), torch.ones(2, 2, dtype=torch.long), torch.tensor([[9], [9]]),
+                  torch.ones(2, 1, dtype=torch.long), torch.zeros(2, 1), ["", ""], torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="do not share one prompt"):
+        G.micro_logprobs(tiny_model(), s, torch.tensor([0, 1]), 1.0)
+
+
 def test_warmup_then_constant_lr():
     c = cfg(lr=1e-3, warmup_steps=4)
     assert [G.learning_rate(c, s) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
@@ -179,11 +249,16 @@ def test_init_from_loads_weights_not_optimizer(tiny_model_dir, tmp_path):
     for k, v in trained.items():
         assert torch.equal(policy.state_dict()[k], v)
     # A fresh run started from it has a fresh optimizer: its first step's lr is the warm-up value.
-    G.main(["--model", tiny_model_dir, "--init-from", str(ckpt), "--steps", "1", "--eval-every", "0",
-            "--reward", "entropy", "--warmup-steps", "4", "--lr", "1e-3", "--out", str(tmp_path / "b"), *TINY])
+    G.main(["--model", tiny_model_dir, "--init-from", str(ckpt), "--steps", "1", "--eval-every", "1",
+            "--skip-first-eval", "--reward", "entropy", "--warmup-steps", "4", "--lr", "1e-3",
+            "--out", str(tmp_path / "b"), *TINY])
     state = torch.load(tmp_path / "b" / "ckpt-1" / "optimizer.pt")
     assert all(s["step"] == 1 for s in state["state"].values())
-    assert read_metrics(tmp_path / "b")[0]["train/lr"] == pytest.approx(2.5e-4)
+    rows = read_metrics(tmp_path / "b")
+    assert rows[0]["train/lr"] == pytest.approx(2.5e-4)
+    # --skip-first-eval: no evaluation of the starting weights, the one after step 1 still runs
+    assert [r["step"] for r in rows] == [1] and "eval/avg@2" in rows[0]
+    assert sorted(p.name for p in (tmp_path / "b" / "eval").iterdir()) == ["step-1.json"]
 
 
 def test_sampling_seed_is_not_the_random_reward_seed():

@@ -1,0 +1,78 @@
+"""scripts/study.py: every run's command is a valid train_grpo configuration, and the report's numbers."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import train_grpo as G
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import study  # noqa: E402
+
+
+@pytest.mark.parametrize("scale", ["full", "quick"])
+def test_every_run_is_a_valid_config_differing_only_in_its_experiment(scale, tmp_path):
+    specs = study.study_specs(scale)
+    names = [s.name for s in specs]
+    assert len(set(names)) == len(names)
+    base = study.SCALES[scale]
+    for spec in specs:  # the checkpoints the RLIF -> RLVR runs start from, as their source run leaves them
+        if "init_from" in spec.flags:
+            (tmp_path / spec.flags["init_from"]).mkdir(parents=True, exist_ok=True)
+            (tmp_path / spec.flags["init_from"] / "model.safetensors").touch()
+    for spec in specs:
+        argv = study.command(spec, scale, tmp_path, first=spec is specs[0])
+        cfg = G.parse_config(argv[2:])  # validates too
+        assert cfg.out == str(tmp_path / spec.name)
+        assert cfg.skip_first_eval == (spec is not specs[0])
+        for key, value in base.items():  # the shared settings, except what the experiment varies
+            expected = spec.flags.get(key, value)
+            assert getattr(cfg, key) == expected, (spec.name, key)
+        if cfg.init_from:
+            source, ckpt = Path(cfg.init_from).parent.name, Path(cfg.init_from).name
+            assert spec.after == source and Path(cfg.init_from).parent.parent == tmp_path
+            step = int(ckpt[5:])
+            src = {**base, **next(s for s in specs if s.name == source).flags}
+            # the checkpoint is one the source writes, at a step it also evaluates (the shared evaluation)
+            assert step % src["save_every"] == 0 or step == src["steps"]
+            assert step % src["eval_every"] == 0 or step == src["steps"]
+    experiments = {s.experiment for s in specs}
+    assert experiments == {"main", "beyond", "sensitivity", "rlif_rlvr"}
+    main_rewards = {s.flags["reward"] for s in specs if s.experiment == "main"}
+    assert main_rewards == {"verifiable", "self_certainty", "token_entropy", "trajectory_entropy",
+                            "prob_disparity", "random"}
+
+
+def write_run(run: Path, rows: list[dict]) -> Path:
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "config.json").write_text("{}")
+    return run
+
+
+def train_row(step, length, rollout_s=10.0, update_s=20.0, **extra):
+    return {"step": step, "reward/mean": 0.0, "train/pass_rate": 0.25, "response/length_mean": length,
+            "response/clipped_ratio": 0.5, "signal/token_entropy": 1.0, "signal/self_certainty": 20.0,
+            "text/repetition_ratio": 0.0, "perf/rollout_s": rollout_s, "perf/update_s": update_s, **extra}
+
+
+def test_run_summary_peak_final_and_first_last_means(tmp_path):
+    rows = [train_row(1, 100), train_row(2, 90, update_s=40), train_row(3, 80, **{"eval/avg@8": 0.25}),
+            train_row(4, 50), train_row(5, 40), train_row(6, 30, **{"eval/avg@8": 0.125})]
+    summary = study.run_summary(write_run(tmp_path / "r", rows), base_eval=(0, 0.0625), window=2)
+    assert summary["evals"] == [(0, 0.0625), (3, 0.25), (6, 0.125)]  # the shared step-0 evaluation first
+    assert (summary["val start"], summary["val peak"], summary["peak step"], summary["val final"]) == \
+        (0.0625, 0.25, 3, 0.125)
+    assert summary["length"] == (95.0, 35.0)  # means of the first and of the last 2 steps
+    assert summary["s/step"] == 30.0          # median of 30, 60, 30, 30, 30, 30
+    assert summary["steps"] == 6
+
+
+def test_selection_row_hand_example():
+    """One problem, 4 samples, certainties 4 > 3 > 2 > 1 and only the second passes: a random pick is 1/4;
+    the most certain of 2 is the second one when it is drawn with sample 3 or 4: 2 of the 6 pairs."""
+    samples = [{"self_certainty": c, "passed": p} for c, p in [(4, False), (3, True), (2, False), (1, False)]]
+    report = {"n": 4, "avg": 0.25, "pass_at_k": {"1": 0.25, "2": 0.5, "4": 1.0}, "problems": [{"samples": samples}]}
+    cells = [c.strip() for c in study.selection_row("x", report).strip("|").split("|")]
+    assert cells == ["x", "0.250", "0.500", "1.000", "0.250", "0.333", "0.000"]
