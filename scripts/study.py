@@ -9,7 +9,8 @@ Experiments (docs/study.md discusses the results):
   main         verifiable (RLVR), self_certainty, token_entropy, trajectory_entropy, prob_disparity, random
   beyond       majority and hybrid (self-certainty mixed with the verifiable reward), the rewards the study
                does not have, against the same baseline
-  sensitivity  self_certainty with T = 0.8 / 1.2, a half and a double group size, KL beta > 0, E = 3 epochs
+  sensitivity  self_certainty with T = 0.8 / 1.2, KL beta > 0, a half and a double group size, E = 3 epochs,
+               each for SENSITIVITY_STEPS steps (compared with the main self_certainty run at the same step)
   rlif_rlvr    verifiable training from the base model, and from self_certainty's checkpoints at an early and
                at the last step (the verifiable reward here is the fraction of tests passed: with pass/fail
                only, this model's groups are almost always all-zero and the runs would not move)
@@ -22,7 +23,7 @@ validation completions at step 0, so only the first one evaluates step 0 (--skip
 the rlif_rlvr runs start from checkpoints that their source run evaluated at the same step and seed.
 
 Runs go to --runs (checkpoints included; runs already finished are skipped, so an interrupted study continues
-where it stopped); --jobs runs in parallel with cores / jobs threads each. The report copies each run's
+where it stopped); --jobs runs in parallel with cores / jobs threads each (OMP_NUM_THREADS overrides). The report copies each run's
 config.json, metrics.jsonl and eval reports (small files) to --docs/runs/, draws the figures with plots.py
 and writes --docs/results.md.
 """
@@ -44,12 +45,13 @@ sys.path.insert(0, str(ROOT))
 # Settings shared by every run (train_grpo.py flags). "full" is sized so the whole study fits about two hours
 # of this 2-core CPU; "quick" only proves that every experiment runs.
 SCALES = {
-    "full": dict(steps=12, prompts_per_step=2, group_size=8, max_new_tokens=128, lr=2e-5, warmup_steps=2,
-                 eval_every=6, eval_limit=16, eval_n=8, save_every=12, seed=0),
+    "full": dict(steps=12, prompts_per_step=2, group_size=4, max_new_tokens=128, lr=3e-5, warmup_steps=2,
+                 eval_every=6, eval_limit=12, eval_n=8, save_every=12, seed=0),
     "quick": dict(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5, warmup_steps=1,
                   eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
 }
 RLVR_STEPS = {"full": 6, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
+SENSITIVITY_STEPS = {"full": 8, "quick": 2}  # compared with the first steps of the main self_certainty run
 SENSITIVITY_REWARD = "self_certainty"
 
 
@@ -71,11 +73,6 @@ def study_specs(scale: str) -> list[Spec]:
     specs[1].flags["save_every"] = early  # the rlif_rlvr source keeps an early checkpoint too
     specs += [Spec("majority", "beyond", {"reward": "majority"}),
               Spec("hybrid", "beyond", {"reward": "hybrid", "hybrid_intrinsic": SENSITIVITY_REWARD})]
-    varied = [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}),
-              (f"N{n // 2}", {"group_size": n // 2}), (f"N{n * 2}", {"group_size": n * 2}),
-              ("kl0.005", {"kl_beta": 0.005}), ("E3", {"ppo_epochs": 3})]
-    specs += [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity", {"reward": SENSITIVITY_REWARD, **flags})
-              for label, flags in varied]
     rlvr = {"reward": "verifiable", "verifiable_fraction": True, "steps": RLVR_STEPS[scale],
             "save_every": RLVR_STEPS[scale], "eval_every": RLVR_STEPS[scale]}
     source = specs[1].name
@@ -84,6 +81,11 @@ def study_specs(scale: str) -> list[Spec]:
                    after=source),
               Spec(f"rlvr-from-{source}-{steps}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{steps}"},
                    after=source)]
+    # Cheapest first: the group-size and epoch variants cost about twice a run.
+    varied = [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}), ("kl0.005", {"kl_beta": 0.005}),
+              (f"N{n // 2}", {"group_size": n // 2}), ("E3", {"ppo_epochs": 3}), (f"N{n * 2}", {"group_size": n * 2})]
+    specs += [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
+                   {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags}) for label, flags in varied]
     return specs
 
 
@@ -107,10 +109,15 @@ def is_done(runs: Path, spec: Spec) -> bool:
     return (runs / spec.name / "DONE").exists()
 
 
-def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int) -> list[str]:
-    """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed."""
+def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False) -> list[str]:
+    """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
+
+    A finished run's checkpoints are deleted (1.6 GB each) unless another run starts from them or
+    keep_checkpoints is set: the study needs only the metrics and evaluation reports.
+    """
+    needed = {s.flags["init_from"] for s in specs if "init_from" in s.flags}
     runs.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     first_from_base = next(s.name for s in specs if "init_from" not in s.flags)
     waiting = [s for s in specs if not is_done(runs, s)]
@@ -142,6 +149,9 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int) -> list[str]:
             minutes = (time.time() - started) / 60
             if proc.returncode == 0:
                 (runs / name / "DONE").write_text(f"{minutes:.1f} min\n")
+                for ckpt in (runs / name).glob("ckpt-*"):
+                    if not keep_checkpoints and f"{name}/{ckpt.name}" not in needed:
+                        shutil.rmtree(ckpt)
                 print(f"done  {name} ({minutes:.1f} min)", flush=True)
             else:
                 failed.append(name)
@@ -280,6 +290,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="+", help="experiments or run names to run (default: all)")
     parser.add_argument("--report", action="store_true", help="only write the report from finished runs")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (threads = cores / jobs each)")
+    parser.add_argument("--keep-checkpoints", action="store_true",
+                        help="keep every run's checkpoints (default: only those another run starts from)")
     parser.add_argument("--runs", type=Path, help="run directories (default runs/study or runs/study-quick)")
     parser.add_argument("--docs", type=Path, help="report directory (default docs/study or runs/study-quick/docs)")
     args = parser.parse_args(argv)
@@ -298,7 +310,7 @@ def main(argv=None) -> None:
     else:
         specs_to_run = specs
     started = time.time()
-    failed = [] if args.report else run_all(specs_to_run, scale, runs, args.jobs)
+    failed = [] if args.report else run_all(specs_to_run, scale, runs, args.jobs, args.keep_checkpoints)
     print(f"runs: {(time.time() - started) / 60:.1f} min", flush=True)
     out = report(specs, runs, docs)
     print(f"report: {out} ({(time.time() - started) / 60:.1f} min in all)")
