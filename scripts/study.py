@@ -229,6 +229,17 @@ def selection_table(reports: list[tuple[str, dict]]) -> str:
     return "\n".join([head, "|---" * (2 * len(ks) + 1) + "|"] + [selection_row(label, r) for label, r in reports])
 
 
+def starting_eval(spec: Spec, runs: Path, base_eval):
+    """(0, avg) of the weights a run starts from: the shared base evaluation, or for a run started from
+    SOURCE/ckpt-K, the source run's evaluation at step K."""
+    if "init_from" not in spec.flags:
+        return base_eval
+    source, ckpt = spec.flags["init_from"].split("/")
+    rows = read_rows(runs / source)
+    key = avg_key(rows)
+    return next(((0, r[key]) for r in rows if r["step"] == int(ckpt[5:]) and key in r), None)
+
+
 def copy_small_files(run: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "metrics.jsonl"):
@@ -257,8 +268,7 @@ def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
     for experiment in dict.fromkeys(s.experiment for s in done):
         group = [s for s in done if s.experiment == experiment]
         for s in group:
-            start = None if "init_from" in s.flags else base_eval
-            summaries[s.name] = run_summary(runs / s.name, start)
+            summaries[s.name] = run_summary(runs / s.name, starting_eval(s, runs, base_eval))
         reference = [] if experiment in ("main", "rlif_rlvr") else [s for s in done if s.name == SENSITIVITY_REWARD
                                                                  or (experiment == "beyond" and s.name == "verifiable")]
         shown = reference + group

@@ -76,3 +76,10 @@ def test_selection_row_hand_example():
     report = {"n": 4, "avg": 0.25, "pass_at_k": {"1": 0.25, "2": 0.5, "4": 1.0}, "problems": [{"samples": samples}]}
     cells = [c.strip() for c in study.selection_row("x", report).strip("|").split("|")]
     assert cells == ["x", "0.250", "0.500", "1.000", "0.250", "0.333", "0.000"]
+
+
+def test_a_run_from_a_checkpoint_starts_at_its_source_evaluation(tmp_path):
+    write_run(tmp_path / "src", [train_row(3, 80, **{"eval/avg@8": 0.5}), train_row(6, 70, **{"eval/avg@8": 0.375})])
+    spec = study.Spec("rlvr", "rlif_rlvr", {"init_from": "src/ckpt-6"}, after="src")
+    assert study.starting_eval(spec, tmp_path, base_eval=(0, 0.1)) == (0, 0.375)
+    assert study.starting_eval(study.Spec("x", "main"), tmp_path, base_eval=(0, 0.1)) == (0, 0.1)
