@@ -51,7 +51,7 @@ SCALES = {
                   eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
 }
 RLVR_STEPS = {"full": 6, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
-SENSITIVITY_STEPS = {"full": 8, "quick": 2}  # compared with the first steps of the main self_certainty run
+SENSITIVITY_STEPS = {"full": 6, "quick": 2}  # compared with the first steps of the main self_certainty run
 SENSITIVITY_REWARD = "self_certainty"
 
 
@@ -105,8 +105,14 @@ def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
     return argv + ["--out", str(runs / spec.name)]
 
 
-def is_done(runs: Path, spec: Spec) -> bool:
-    return (runs / spec.name / "DONE").exists()
+def is_done(runs: Path, spec: Spec | str) -> bool:
+    """Finished: marked DONE by run_all, or its final checkpoint is complete (a run finished by an earlier,
+    interrupted run_all)."""
+    run = runs / (spec if isinstance(spec, str) else spec.name)
+    if (run / "DONE").exists():
+        return True
+    config = run / "config.json"
+    return config.exists() and (run / f"ckpt-{json.loads(config.read_text())['steps']}" / "state.json").exists()
 
 
 def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False) -> list[str]:
@@ -133,7 +139,7 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                 waiting.remove(spec)
                 failed.append(spec.name)
                 print(f"skip {spec.name}: {spec.after} failed", flush=True)
-            elif spec.after is None or is_done(runs, next(s for s in specs if s.name == spec.after)):
+            elif spec.after is None or is_done(runs, spec.after):
                 waiting.remove(spec)
                 shutil.rmtree(runs / spec.name, ignore_errors=True)  # an unfinished earlier attempt
                 argv = command(spec, scale, runs, first=spec.name == first_from_base)
@@ -171,9 +177,10 @@ def avg_key(rows: list[dict]) -> str | None:
     return next((k for r in rows for k in r if k.startswith("eval/avg@")), None)
 
 
-def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3) -> dict:
-    """Validation accuracy (start, peak with its step, final) and first/last means of the training metrics."""
-    rows = read_rows(run)
+def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3, max_step: int | None = None) -> dict:
+    """Validation accuracy (start, peak with its step, final) and first/last means of the training metrics,
+    over the steps up to max_step (default: all)."""
+    rows = [r for r in read_rows(run) if max_step is None or r["step"] <= max_step]
     train = [r for r in rows if "reward/mean" in r]
     key = avg_key(rows)
     evals = [(r["step"], r[key]) for r in rows if key and key in r]
@@ -182,7 +189,8 @@ def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3)
     mean = lambda rs, k: sum(r[k] for r in rs) / max(len(rs), 1)  # noqa: E731
     peak = max(evals, key=lambda e: e[1]) if evals else (None, float("nan"))
     seconds = sorted(r["perf/rollout_s"] + r["perf/update_s"] for r in train)
-    out = {"run": run.name, "steps": train[-1]["step"] if train else 0, "evals": evals,
+    name = run.name if max_step is None else f"{run.name} (steps 1-{max_step})"
+    out = {"run": name, "steps": train[-1]["step"] if train else 0, "evals": evals,
            "val start": evals[0][1] if evals else float("nan"), "val peak": peak[1], "peak step": peak[0],
            "val final": evals[-1][1] if evals else float("nan"),
            "s/step": seconds[len(seconds) // 2] if seconds else float("nan")}
@@ -272,7 +280,10 @@ def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
         reference = [] if experiment in ("main", "rlif_rlvr") else [s for s in done if s.name == SENSITIVITY_REWARD
                                                                  or (experiment == "beyond" and s.name == "verifiable")]
         shown = reference + group
-        sections += [f"## {experiment}", "", summary_table([summaries[s.name] for s in shown]), ""]
+        horizon = max(summaries[s.name]["steps"] for s in group)  # the reference over the same steps
+        rows = [run_summary(runs / s.name, base_eval, max_step=horizon) if s in reference else summaries[s.name]
+                for s in shown]
+        sections += [f"## {experiment}", "", summary_table(rows), ""]
         figure = docs / f"{experiment}.png"
         plots.save(plots.plot_runs([runs / s.name for s in shown], collapse=0.5), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
@@ -315,7 +326,8 @@ def main(argv=None) -> None:
             raise SystemExit(f"--only: unknown experiment or run {', '.join(sorted(unknown))}; "
                              f"experiments: {', '.join(dict.fromkeys(s.experiment for s in specs))}")
         chosen = [s for s in specs if s.name in args.only or s.experiment in args.only]
-        needed = {s.after for s in chosen if s.after}
+        # a source run is added unless its directory exists (finished, or still running in another process)
+        needed = {s.after for s in chosen if s.after and not (runs / s.after).exists()}
         specs_to_run = [s for s in specs if s in chosen or s.name in needed]
     else:
         specs_to_run = specs

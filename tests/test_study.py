@@ -83,3 +83,22 @@ def test_a_run_from_a_checkpoint_starts_at_its_source_evaluation(tmp_path):
     spec = study.Spec("rlvr", "rlif_rlvr", {"init_from": "src/ckpt-6"}, after="src")
     assert study.starting_eval(spec, tmp_path, base_eval=(0, 0.1)) == (0, 0.375)
     assert study.starting_eval(study.Spec("x", "main"), tmp_path, base_eval=(0, 0.1)) == (0, 0.1)
+
+
+def test_a_run_with_its_final_checkpoint_counts_as_done(tmp_path):
+    run = tmp_path / "r"
+    (run / "ckpt-6").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"steps": 12}))
+    (run / "ckpt-6" / "state.json").write_text("{}")
+    assert not study.is_done(tmp_path, "r")  # an intermediate checkpoint only
+    (run / "ckpt-12").mkdir()
+    assert not study.is_done(tmp_path, "r")  # the final one, still being written
+    (run / "ckpt-12" / "state.json").write_text("{}")
+    assert study.is_done(tmp_path, "r")
+
+
+def test_run_summary_up_to_a_step(tmp_path):
+    rows = [train_row(s, 100 - 10 * s, **({"eval/avg@8": s / 10} if s % 2 == 0 else {})) for s in range(1, 7)]
+    summary = study.run_summary(write_run(tmp_path / "r", rows), base_eval=None, window=1, max_step=4)
+    assert summary["run"] == "r (steps 1-4)" and summary["steps"] == 4
+    assert summary["evals"] == [(2, 0.2), (4, 0.4)] and summary["length"] == (90.0, 60.0)
