@@ -50,8 +50,9 @@ SCALES = {
     "quick": dict(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5, warmup_steps=1,
                   eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
 }
-RLVR_STEPS = {"full": 6, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
+RLVR_STEPS = {"full": 4, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
 SENSITIVITY_STEPS = {"full": 6, "quick": 2}  # compared with the first steps of the main self_certainty run
+BEYOND_STEPS = {"full": 6, "quick": 2}       # likewise, against the main verifiable and self_certainty runs
 SENSITIVITY_REWARD = "self_certainty"
 
 
@@ -71,8 +72,6 @@ def study_specs(scale: str) -> list[Spec]:
     specs = [Spec(r, "main", {"reward": r}) for r in
              ("verifiable", "self_certainty", "token_entropy", "trajectory_entropy", "prob_disparity", "random")]
     specs[1].flags["save_every"] = early  # the rlif_rlvr source keeps an early checkpoint too
-    specs += [Spec("majority", "beyond", {"reward": "majority"}),
-              Spec("hybrid", "beyond", {"reward": "hybrid", "hybrid_intrinsic": SENSITIVITY_REWARD})]
     rlvr = {"reward": "verifiable", "verifiable_fraction": True, "steps": RLVR_STEPS[scale],
             "save_every": RLVR_STEPS[scale], "eval_every": RLVR_STEPS[scale]}
     source = specs[1].name
@@ -81,9 +80,12 @@ def study_specs(scale: str) -> list[Spec]:
                    after=source),
               Spec(f"rlvr-from-{source}-{steps}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{steps}"},
                    after=source)]
+    specs += [Spec("majority", "beyond", {"reward": "majority", "steps": BEYOND_STEPS[scale]}),
+              Spec("hybrid", "beyond", {"reward": "hybrid", "hybrid_intrinsic": SENSITIVITY_REWARD,
+                                        "steps": BEYOND_STEPS[scale]})]
     # Cheapest first: the group-size and epoch variants cost about twice a run.
-    varied = [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}), ("kl0.005", {"kl_beta": 0.005}),
-              (f"N{n // 2}", {"group_size": n // 2}), ("E3", {"ppo_epochs": 3}), (f"N{n * 2}", {"group_size": n * 2})]
+    varied = [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}), (f"N{n // 2}", {"group_size": n // 2}),
+              ("kl0.005", {"kl_beta": 0.005}), ("E3", {"ppo_epochs": 3}), (f"N{n * 2}", {"group_size": n * 2})]
     specs += [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
                    {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags}) for label, flags in varied]
     return specs
@@ -115,6 +117,21 @@ def is_done(runs: Path, spec: Spec | str) -> bool:
     return config.exists() and (run / f"ckpt-{json.loads(config.read_text())['steps']}" / "state.json").exists()
 
 
+class Adopted:
+    """A run still going in a process this driver did not start (an earlier driver was stopped and its runs
+    kept going): it holds a slot until that process exits, and succeeded if its final checkpoint is there."""
+
+    def __init__(self, runs: Path, name: str):
+        self.runs, self.name, self.returncode = runs, name, None
+
+    def poll(self):
+        pattern = f"--out {self.runs / self.name}$"
+        alive = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True).returncode == 0
+        if not alive:
+            self.returncode = 0 if is_done(self.runs, self.name) else 1
+        return self.returncode
+
+
 def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False) -> list[str]:
     """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
 
@@ -127,15 +144,22 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     first_from_base = next(s.name for s in specs if "init_from" not in s.flags)
     waiting = [s for s in specs if not is_done(runs, s)]
-    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    running: dict[str, tuple[subprocess.Popen | Adopted, float]] = {}
+    for spec in list(waiting):  # runs an earlier driver left going
+        if (runs / spec.name).exists() and Adopted(runs, spec.name).poll() is None:
+            waiting.remove(spec)
+            running[spec.name] = (Adopted(runs, spec.name), time.time())
+            print(f"adopt {spec.name}: still running in another process", flush=True)
     failed: list[str] = []
-    print(f"{len(specs) - len(waiting)} of {len(specs)} runs already done; {len(waiting)} to run, "
+    print(f"{len(specs) - len(waiting) - len(running)} of {len(specs)} runs already done; {len(waiting)} to run, "
           f"{jobs} at a time with {threads} thread(s) each; logs in {runs}/<run>.log", flush=True)
     while waiting or running:
         for spec in list(waiting):
             if len(running) >= jobs:
                 break
-            if spec.after and spec.after in failed:
+            if is_done(runs, spec):  # finished meanwhile by another process
+                waiting.remove(spec)
+            elif spec.after and spec.after in failed:
                 waiting.remove(spec)
                 failed.append(spec.name)
                 print(f"skip {spec.name}: {spec.after} failed", flush=True)
