@@ -102,3 +102,16 @@ def test_run_summary_up_to_a_step(tmp_path):
     summary = study.run_summary(write_run(tmp_path / "r", rows), base_eval=None, window=1, max_step=4)
     assert summary["run"] == "r (steps 1-4)" and summary["steps"] == 4
     assert summary["evals"] == [(2, 0.2), (4, 0.4)] and summary["length"] == (90.0, 60.0)
+
+
+def test_adopted_run_holds_its_slot_until_its_process_exits(tmp_path):
+    import subprocess
+    run = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", str(run)])
+    try:
+        adopted = study.Adopted(tmp_path, "r")
+        assert adopted.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert adopted.poll() == 1  # exited without its final checkpoint: failed
