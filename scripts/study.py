@@ -80,15 +80,16 @@ def study_specs(scale: str) -> list[Spec]:
                    after=source),
               Spec(f"rlvr-from-{source}-{steps}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{steps}"},
                    after=source)]
-    specs += [Spec("majority", "beyond", {"reward": "majority", "steps": BEYOND_STEPS[scale]}),
+    sensitivity = [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
+                        {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags})
+                   for label, flags in [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}),
+                                        (f"N{n // 2}", {"group_size": n // 2}), (f"N{n * 2}", {"group_size": n * 2}),
+                                        ("kl0.005", {"kl_beta": 0.005}), ("E3", {"ppo_epochs": 3})]]
+    beyond = [Spec("majority", "beyond", {"reward": "majority", "steps": BEYOND_STEPS[scale]}),
               Spec("hybrid", "beyond", {"reward": "hybrid", "hybrid_intrinsic": SENSITIVITY_REWARD,
                                         "steps": BEYOND_STEPS[scale]})]
-    # Cheapest first: the group-size and epoch variants cost about twice a run.
-    varied = [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}), (f"N{n // 2}", {"group_size": n // 2}),
-              ("kl0.005", {"kl_beta": 0.005}), ("E3", {"ppo_epochs": 3}), (f"N{n * 2}", {"group_size": n * 2})]
-    specs += [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
-                   {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags}) for label, flags in varied]
-    return specs
+    # In the order they run: the study's own questions (temperature and group size first) before the rest.
+    return specs + sensitivity[:3] + beyond[:1] + sensitivity[3:] + beyond[1:]
 
 
 def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
