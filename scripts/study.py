@@ -219,7 +219,7 @@ def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3,
            "val start": evals[0][1] if evals else float("nan"), "val peak": peak[1], "peak step": peak[0],
            "val final": evals[-1][1] if evals else float("nan"),
            "s/step": seconds[len(seconds) // 2] if seconds else float("nan")}
-    for metric, label in [("train/pass_rate", "pass rate"), ("response/length_mean", "length"),
+    for metric, label in [("reward/mean", "reward"), ("train/pass_rate", "pass rate"), ("response/length_mean", "length"),
                           ("response/clipped_ratio", "clipped"), ("signal/token_entropy", "entropy"),
                           ("signal/self_certainty", "certainty"), ("text/repetition_ratio", "repetition")]:
         out[label] = (mean(train[:window], metric), mean(train[-window:], metric))
@@ -227,7 +227,7 @@ def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3,
 
 
 def summary_table(summaries: list[dict]) -> str:
-    first_last = ["pass rate", "length", "clipped", "entropy", "certainty", "repetition"]
+    first_last = ["reward", "pass rate", "length", "clipped", "entropy", "certainty", "repetition"]
     lines = ["| run | steps | val start | val peak (step) | val final | "
              + " | ".join(f"{c} (first → last)" for c in first_last) + " | median s/step |",
              "|---" * (len(first_last) + 6) + "|"]
@@ -273,6 +273,22 @@ def starting_eval(spec: Spec, runs: Path, base_eval):
     return next(((0, r[key]) for r in rows if r["step"] == int(ckpt[5:]) and key in r), None)
 
 
+def with_starting_eval(run: Path, spec: Spec, runs: Path, base_row: dict | None):
+    """The run loaded for plots.py, with the evaluation of its starting weights (every eval/* value) as its
+    step-0 point when it skipped its own: the same weights and seed give the same samples. The starting
+    evaluation is the base run's step 0, or for a run from SOURCE/ckpt-K the source's evaluation at step K."""
+    import plots
+    loaded = plots.load_run(run)
+    source = base_row
+    if "init_from" in spec.flags:
+        name, ckpt = spec.flags["init_from"].split("/")
+        source = next((r for r in read_rows(runs / name) if r["step"] == int(ckpt[5:])), None)
+    start = {k: v for k, v in (source or {}).items() if k.startswith("eval/")}
+    if start and not any(r["step"] == 0 and any(k.startswith("eval/") for k in r) for r in loaded.records):
+        loaded.records.insert(0, {"step": 0, **start})
+    return loaded
+
+
 def copy_small_files(run: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "metrics.jsonl"):
@@ -310,20 +326,23 @@ def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
                 for s in shown]
         sections += [f"## {experiment}", "", summary_table(rows), ""]
         figure = docs / f"{experiment}.png"
-        plots.save(plots.plot_runs([runs / s.name for s in shown], collapse=0.5), figure)
+        base_row = next((r for r in base_rows if r["step"] == 0), None)
+        plots.save(plots.plot_runs([with_starting_eval(runs / s.name, s, runs, base_row) for s in shown],
+                                   collapse=0.5), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
-    reports = []
-    if base:
-        reports.append(("base model (step 0)", json.loads((runs / base.name / "eval" / "step-0.json").read_text())))
+    paths = [runs / base.name / "eval" / "step-0.json"] if base else []  # base model, then each run's last
     for s in done:
-        finals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        if finals and s.experiment in ("main", "beyond"):
-            reports.append((f"{s.name} step {finals[-1].stem[5:]}", json.loads(finals[-1].read_text())))
-    if reports:
+        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
+        if evals and s.experiment in ("main", "beyond"):
+            paths.append(evals[-1])
+    if paths:
+        reports = [("base model (step 0)" if i == 0 and base else f"{p.parent.parent.name} step {p.stem[5:]}",
+                    json.loads(p.read_text())) for i, p in enumerate(paths)]
+        plots.save(plots.plot_passk(paths), docs / "passk.png")
         sections += ["## Test time: pass@k and self-certainty selection", "",
                      "Most certain of k: expected pass when k of the n samples are drawn at random and the one "
                      "with the highest mean self-certainty is kept (lcb_eval.best_of_k); a random pick is avg@n.",
-                     "", selection_table(reports), ""]
+                     "", selection_table(reports), "", "![pass@k](passk.png)", ""]
     (docs / "summaries.json").write_text(json.dumps(summaries, indent=1))
     out = docs / "results.md"
     out.write_text("\n".join(sections))

@@ -115,3 +115,17 @@ def test_adopted_run_holds_its_slot_until_its_process_exits(tmp_path):
         proc.kill()
         proc.wait()
     assert adopted.poll() == 1  # exited without its final checkpoint: failed
+
+
+def test_runs_that_skipped_their_first_evaluation_are_drawn_from_their_starting_one(tmp_path):
+    base_row = {"step": 0, "eval/avg@8": 0.1, "eval/response_length": 90.0}
+    write_run(tmp_path / "src", [train_row(6, 70, **{"eval/avg@8": 0.3, "eval/response_length": 50.0})])
+    write_run(tmp_path / "a", [train_row(1, 80)])
+    write_run(tmp_path / "b", [train_row(1, 80)])
+    a = study.with_starting_eval(tmp_path / "a", study.Spec("a", "main"), tmp_path, base_row)
+    assert a.records[0] == base_row and a.records[1]["step"] == 1
+    b = study.with_starting_eval(tmp_path / "b", study.Spec("b", "rlif_rlvr", {"init_from": "src/ckpt-6"}),
+                                 tmp_path, base_row)
+    assert b.records[0] == {"step": 0, "eval/avg@8": 0.3, "eval/response_length": 50.0}
+    own = study.with_starting_eval(tmp_path / "src", study.Spec("src", "main"), tmp_path, None)
+    assert [r["step"] for r in own.records] == [6]  # nothing to add without a starting evaluation
