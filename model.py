@@ -491,12 +491,27 @@ def _chunk_rows(vocab_size: int, budget_elems: int = 1 << 24) -> int:
     return max(1, budget_elems // vocab_size)
 
 
+def _prompt_once(module, prompt: torch.Tensor, continuation: torch.Tensor, **kwargs):
+    """Forward one unpadded prompt (P,) once, copy its keys and values to the b rows of continuation (b, L),
+    then forward the continuation after it. module: the causal LM or its decoder body; kwargs go to the
+    prompt's forward. Returns (prompt output, continuation output or None when L == 0). The cache copy is
+    differentiable, so every row's gradient reaches the shared prompt."""
+    P = prompt.numel()
+    out = module(input_ids=prompt[None], position_ids=torch.arange(P, device=prompt.device)[None], use_cache=True,
+                 **kwargs)
+    b, L = continuation.shape
+    if L == 0:
+        return out, None
+    out.cache.batch_repeat_interleave(b)
+    positions = torch.arange(P, P + L, device=prompt.device).expand(b, -1)               # (b, L)
+    return out, module(input_ids=continuation, position_ids=positions, cache=out.cache, use_cache=True)
+
+
 def _group_hidden(model, input_ids, attention_mask, completion_mask, group_size: int) -> torch.Tensor:
     """_completion_hidden for prompt-major groups of group_size rows that share a prompt: each prompt is
     forwarded once and its keys and values copied to the group's rows (as in group_logprobs). (B, T, H)."""
     B, T = completion_mask.shape
     P = input_ids.size(1) - T
-    body = model.get_decoder()
     hidden = input_ids.new_zeros(B, T, model.config.hidden_size, dtype=next(model.parameters()).dtype)
     for start in range(0, B, group_size):
         rows = slice(start, start + group_size)
@@ -504,16 +519,10 @@ def _group_hidden(model, input_ids, attention_mask, completion_mask, group_size:
         if not (input_ids[rows, :P] == input_ids[start, :P]).all():
             raise ValueError(f"rows {start}..{start + group_size - 1} do not share one prompt (group_size?)")
         t = max(int(completion_mask[rows].sum(-1).max()), 1)
-        n = input_ids[rows].size(0)
-        out = body(input_ids=prompt[None], position_ids=torch.arange(prompt.numel(), device=prompt.device)[None],
-                   use_cache=True)
-        hidden[rows, 0] = out.last_hidden_state[:, -1]                                   # predicts token 0
-        if t > 1:
-            out.cache.batch_repeat_interleave(n)
-            positions = torch.arange(prompt.numel(), prompt.numel() + t - 1, device=prompt.device).expand(n, -1)
-            rest = body(input_ids=input_ids[rows, P:P + t - 1], position_ids=positions, cache=out.cache,
-                        use_cache=True).last_hidden_state                               # (n, t-1, H)
-            hidden[rows, 1:t] = rest
+        first, rest = _prompt_once(model.get_decoder(), prompt, input_ids[rows, P:P + t - 1])
+        hidden[rows, 0] = first.last_hidden_state[:, -1]                                 # predicts token 0
+        if rest is not None:
+            hidden[rows, 1:t] = rest.last_hidden_state                                   # (n, t-1, H)
     return hidden
 
 
@@ -584,19 +593,11 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
     keys and values. No attention mask is needed: the padding after a row's EOS comes after its real tokens,
     which causal attention never lets them see, and the caller masks the padding's own log-probs.
     """
-    b, T = completion_ids.shape
-    P = prompt_ids.numel()
-    out = model(input_ids=prompt_ids[None], position_ids=torch.arange(P, device=prompt_ids.device)[None],
-                use_cache=True, logits_to_keep=1)
-    first = out.logits[:, -1:].expand(b, 1, -1)                                          # (b, 1, V) predicts token 0
-    if T == 1:
-        logits = first
-    else:
-        cache = out.cache
-        cache.batch_repeat_interleave(b)  # differentiable: every row's gradient reaches the shared prompt
-        positions = torch.arange(P, P + T - 1, device=prompt_ids.device).expand(b, -1)   # (b, T-1)
-        rest = model(input_ids=completion_ids[:, :-1], position_ids=positions, cache=cache, use_cache=True).logits
-        logits = torch.cat([first, rest], dim=1)                                         # (b, T, V)
+    b = completion_ids.size(0)
+    out, rest = _prompt_once(model, prompt_ids, completion_ids[:, :-1], logits_to_keep=1)
+    logits = out.logits[:, -1:].expand(b, 1, -1)                                         # (b, 1, V) predicts token 0
+    if rest is not None:
+        logits = torch.cat([logits, rest.logits], dim=1)                                 # (b, T, V)
     logits = logits.float() / temperature                                                # (b, T, V)
     return logits.gather(-1, completion_ids[..., None])[..., 0] - torch.logsumexp(logits, -1)  # (b, T)
 
