@@ -13,13 +13,16 @@ METRICS = [("reward/mean", "reward"), ("train/pass_rate", "pass rate"), ("respon
            ("signal/token_entropy", "token entropy"), ("signal/self_certainty", "self-certainty")]
 
 
-def summarize(run: Path, window: int) -> dict:
+def summarize(run: Path, window: int, metrics=METRICS, max_step: int | None = None) -> dict:
+    """First/last means of `metrics` ((key, label) pairs), median s/step and (step, avg@k) of every evaluation,
+    over the logged steps up to max_step (default: all)."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if max_step is None or r["step"] <= max_step]
     train = [r for r in rows if "reward/mean" in r]
     evals = [r for r in rows if any(k.startswith("eval/avg@") for k in r)]
     mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
     out = {"run": run.name, "steps": train[-1]["step"] if train else 0}
-    for key, label in METRICS:
+    for key, label in metrics:
         out[label] = (mean(train[:window], key), mean(train[-window:], key))
     seconds = [r["perf/rollout_s"] + r["perf/update_s"] for r in train]
     out["s/step"] = sorted(seconds)[len(seconds) // 2] if seconds else float("nan")

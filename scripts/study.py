@@ -202,27 +202,24 @@ def avg_key(rows: list[dict]) -> str | None:
     return next((k for r in rows for k in r if k.startswith("eval/avg@")), None)
 
 
+STUDY_METRICS = [("reward/mean", "reward"), ("train/pass_rate", "pass rate"), ("response/length_mean", "length"),
+                 ("response/clipped_ratio", "clipped"), ("signal/token_entropy", "entropy"),
+                 ("signal/self_certainty", "certainty"), ("text/repetition_ratio", "repetition")]
+
+
 def run_summary(run: Path, base_eval: tuple[int, float] | None, window: int = 3, max_step: int | None = None) -> dict:
     """Validation accuracy (start, peak with its step, final) and first/last means of the training metrics,
-    over the steps up to max_step (default: all)."""
-    rows = [r for r in read_rows(run) if max_step is None or r["step"] <= max_step]
-    train = [r for r in rows if "reward/mean" in r]
-    key = avg_key(rows)
-    evals = [(r["step"], r[key]) for r in rows if key and key in r]
+    over the steps up to max_step (default: all); run_summary.summarize does the averaging."""
+    import run_summary as summary_lib
+    out = summary_lib.summarize(run, window, STUDY_METRICS, max_step)
+    evals = out.pop("eval")
     if base_eval and (not evals or evals[0][0] != 0):
         evals = [base_eval] + evals  # the shared step-0 evaluation of the starting weights
-    mean = lambda rs, k: sum(r[k] for r in rs) / max(len(rs), 1)  # noqa: E731
     peak = max(evals, key=lambda e: e[1]) if evals else (None, float("nan"))
-    seconds = sorted(r["perf/rollout_s"] + r["perf/update_s"] for r in train)
-    name = run.name if max_step is None else f"{run.name} (steps 1-{max_step})"
-    out = {"run": name, "steps": train[-1]["step"] if train else 0, "evals": evals,
-           "val start": evals[0][1] if evals else float("nan"), "val peak": peak[1], "peak step": peak[0],
-           "val final": evals[-1][1] if evals else float("nan"),
-           "s/step": seconds[len(seconds) // 2] if seconds else float("nan")}
-    for metric, label in [("reward/mean", "reward"), ("train/pass_rate", "pass rate"), ("response/length_mean", "length"),
-                          ("response/clipped_ratio", "clipped"), ("signal/token_entropy", "entropy"),
-                          ("signal/self_certainty", "certainty"), ("text/repetition_ratio", "repetition")]:
-        out[label] = (mean(train[:window], metric), mean(train[-window:], metric))
+    out.update({"evals": evals, "val start": evals[0][1] if evals else float("nan"), "val peak": peak[1],
+                "peak step": peak[0], "val final": evals[-1][1] if evals else float("nan")})
+    if max_step is not None:
+        out["run"] = f"{run.name} (steps 1-{max_step})"
     return out
 
 
