@@ -282,7 +282,8 @@ def bench_sandbox(quick: bool) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller shapes and fewer repeats (< 5 minutes)")
-    parser.add_argument("--only", nargs="*", default=["sampling", "signals", "grpo", "sandbox"])
+    parser.add_argument("--only", nargs="*", default=["sampling", "signals", "grpo", "sandbox"],
+                        choices=["sampling", "signals", "grpo", "sandbox"], help="sections to run")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--signals-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -311,4 +312,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

@@ -1,6 +1,6 @@
 """lcb_eval.py: LiveCodeBench-style problems, prompts, code extraction, grading and pass@k.
 
-    python lcb_eval.py --model smollm2-135m --data embedded:val --n 4 --temperature 0.8
+    python lcb_eval.py --data embedded:val --n 4 --temperature 0.8      # the default qwen2.5-coder-0.5b
     python lcb_eval.py --model runs/<run>/ckpt-100 --data humaneval --n 4 --out report.json
     python lcb_eval.py --model Qwen/Qwen2.5-0.5B-Instruct --data lcb:release_v5 --start-date 2024-08-01 --end-date 2025-02-01
 
@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cli import UserError
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 HUB_DATASET = "livecodebench/code_generation_lite"
 DEFAULT_RELEASE = "release_v5"
@@ -68,7 +70,7 @@ class Problem:
         return self.public_tests + self.private_tests
 
 
-class ProblemFormatError(ValueError):
+class ProblemFormatError(UserError, ValueError):
     """A row that does not follow the schema; the message names the file, the line and the field."""
 
 
@@ -224,7 +226,7 @@ def load_hub(release: str = DEFAULT_RELEASE) -> list[Problem]:
     elif release == "release_latest":
         chosen = files
     else:
-        raise ValueError(f"unknown LiveCodeBench release {release!r} (release_v1..release_v6, v1..v6, release_latest)")
+        raise UserError(f"unknown LiveCodeBench release {release!r} (release_v1..release_v6, v1..v6, release_latest)")
     return [p for name in chosen
             for p in load_file(hf_hub_download(HUB_DATASET, name, repo_type="dataset"))]
 
@@ -267,7 +269,7 @@ def load_problems(spec: str, **filters) -> list[Problem]:
         split = spec.split(":", 1)[1]
         path = DATA_DIR / f"embedded_{split}.jsonl"
         if not path.exists():
-            raise ValueError(f"no embedded split {split!r} (embedded:train or embedded:val)")
+            raise UserError(f"no embedded split {split!r} (embedded:train or embedded:val)")
         problems = load_file(path)
     elif spec == "humaneval":
         problems = load_humaneval()
@@ -275,8 +277,10 @@ def load_problems(spec: str, **filters) -> list[Problem]:
         problems = load_hub(spec.split(":", 1)[1] if ":" in spec else release or DEFAULT_RELEASE)
     elif Path(spec).exists():
         problems = load_file(spec)
+    elif spec.endswith((".jsonl", ".json")):
+        raise UserError(f"data file {spec} does not exist")
     else:
-        raise ValueError(f"unknown problem source {spec!r}: expected embedded:train, embedded:val, humaneval, "
+        raise UserError(f"unknown problem source {spec!r}: expected embedded:train, embedded:val, humaneval, "
                          f"lcb:<release> or an existing .jsonl/.json file")
     return filter_problems(problems, **filters)
 
@@ -485,7 +489,10 @@ def format_table(report: dict) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Evaluate a model on LiveCodeBench-style problems (avg@n, pass@k).")
-    parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m, an HF id, a local dir or a run checkpoint")
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b",
+                        help="qwen2.5-coder-0.5b or smollm2-135m (embedded), an HF id, a local dir or a run checkpoint")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="weights for sampling (default: bf16 on CUDA and on CPUs where it is faster)")
     parser.add_argument("--data", default="embedded:val", help="embedded:train|val, humaneval, lcb:<release>, or a .jsonl/.json file")
     parser.add_argument("--n", type=int, default=4, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=0.8)
@@ -515,11 +522,13 @@ def main(argv=None) -> dict:
                                  ("release", args.release)) if v is not None}
     problems = load_problems(args.data, **filters)[: args.limit]
     print(f"{len(problems)} problems from {args.data}; loading {args.model}", file=sys.stderr)
-    model, tokenizer = model_lib.load_model(args.model, device=args.device)
+    device = args.device or model_lib.default_device()
+    precision = model_lib.choose_precision(args.precision, device)
+    model, tokenizer = model_lib.load_model(args.model, device, "bfloat16" if precision == "bf16" else "float32")
     report = evaluate(model, tokenizer, problems, n=args.n, temperature=args.temperature, top_p=args.top_p,
                       max_new_tokens=args.max_new_tokens, seed=args.seed, batch_size=args.batch_size,
                       timeout_s=args.timeout, workers=args.workers)
-    report["config"].update(model=args.model, data=args.data, limit=args.limit, **filters)
+    report["config"].update(model=args.model, data=args.data, limit=args.limit, precision=precision, **filters)
     out = Path(args.out or f"runs/eval/{_slug(args.model)}__{_slug(args.data)}__n{args.n}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
@@ -530,4 +539,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

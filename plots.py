@@ -35,6 +35,8 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from cli import UserError  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -60,7 +62,7 @@ UNLABELLED = {"out", "resume", "device", "dtype", "grad_checkpointing", "micro_b
 SHORT_NAMES = {"temperature": "T", "group_size": "N", "kl_beta": "β", "ppo_epochs": "E"}  # DESIGN.md notation
 
 
-class PlotInputError(ValueError):
+class PlotInputError(UserError, ValueError):
     """An input that is not what train_grpo.py or lcb_eval.py writes; the message names the file."""
 
 
@@ -317,22 +319,20 @@ def parse_args(argv):
 
 def main(argv=None):
     command, args = parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        if command == "passk":
-            out = save(plot_passk(args.reports), args.out)
-        else:
-            runs = [load_run(d) for d in args.runs]
-            out = save(plot_runs(runs, metric=args.metric, smooth=args.smooth, collapse=args.collapse), args.out)
-            if args.metric:
-                warn_missing(runs, args.metric)
-            if args.collapse is not None:
-                keys = [args.metric] if args.metric else COLLAPSE_METRICS
-                print_collapses(runs, keys, args.smooth, args.collapse)
-    except PlotInputError as e:
-        raise SystemExit(f"error: {e}") from None
+    if command == "passk":
+        out = save(plot_passk(args.reports), args.out)
+    else:
+        runs = [load_run(d) for d in args.runs]
+        out = save(plot_runs(runs, metric=args.metric, smooth=args.smooth, collapse=args.collapse), args.out)
+        if args.metric:
+            warn_missing(runs, args.metric)
+        if args.collapse is not None:
+            keys = [args.metric] if args.metric else COLLAPSE_METRICS
+            print_collapses(runs, keys, args.smooth, args.collapse)
     print(f"wrote {out}")
     return out
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

@@ -187,13 +187,17 @@ def validate(cfg: Config) -> None:
         problems.append("--resume and --init-from exclude each other")
     if cfg.init_from and not (Path(cfg.init_from) / "model.safetensors").exists():
         problems.append(f"--init-from {cfg.init_from}: no model.safetensors there (expected RUN/ckpt-K)")
+    for name in ("data", "val_data"):
+        spec = getattr(cfg, name)
+        if spec.endswith((".jsonl", ".json")) and not Path(spec).exists():
+            problems.append(f"--{name.replace('_', '-')} {spec}: the file does not exist")
     if cfg.resume and last_checkpoint(Path(cfg.resume)) is None:
         problems.append(f"--resume {cfg.resume}: no finished checkpoint (ckpt-K/state.json) there; start the run "
                         f"again with --out {cfg.resume}")
     if cfg.precision is not None and cfg.precision not in M.PRECISIONS:
         problems.append(f"--precision {cfg.precision!r} is not one of: {', '.join(M.PRECISIONS)}")
     if problems:
-        raise M.UserError("\n       ".join(problems))
+        raise M.UserError("; ".join(problems))
 
 
 # ----------------------------------------------------------------------------------------------------------

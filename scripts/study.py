@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cli import UserError  # noqa: E402
+
 # Settings shared by every run (train_grpo.py flags). "full" is sized so the whole study fits about two hours
 # of this 2-core CPU; "quick" only proves that every experiment runs.
 SCALES = {
@@ -295,7 +297,7 @@ def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
     import plots
     done = [s for s in specs if is_done(runs, s)]
     if not done:
-        raise SystemExit(f"no finished runs in {runs}: run the study first")
+        raise UserError(f"no finished runs in {runs}: run the study first (python scripts/study.py)")
     for s in done:
         copy_small_files(runs / s.name, docs / "runs" / s.name)
     base = next((s for s in done if "init_from" not in s.flags and (runs / s.name / "eval" / "step-0.json").exists()),
@@ -361,7 +363,7 @@ def main(argv=None) -> None:
     if args.only:
         unknown = set(args.only) - {s.name for s in specs} - {s.experiment for s in specs}
         if unknown:
-            raise SystemExit(f"--only: unknown experiment or run {', '.join(sorted(unknown))}; "
+            raise UserError(f"--only: unknown experiment or run {', '.join(sorted(unknown))}; "
                              f"experiments: {', '.join(dict.fromkeys(s.experiment for s in specs))}")
         chosen = [s for s in specs if s.name in args.only or s.experiment in args.only]
         # a source run is added unless its directory exists (finished, or still running in another process)
@@ -379,4 +381,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import cli
+    cli.run(main)

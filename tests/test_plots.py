@@ -1,5 +1,7 @@
 """plots.py: figures from synthetic run directories and reports, collapse steps on hand numbers, bad inputs."""
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,8 +232,11 @@ def test_not_a_run_directory_is_named(tmp_path):
     with pytest.raises(P.PlotInputError, match="nowhere is not a run directory"):
         P.load_run(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit, match="error: .*empty is not a run directory: it has no metrics.jsonl"):
-        P.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")])
+    script = Path(__file__).resolve().parents[1] / "plots.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "MPLBACKEND": ""})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert re.fullmatch(r"error: .*empty is not a run directory: it has no metrics.jsonl\n", done.stderr)
 
 
 def test_malformed_line_names_file_and_line(tmp_path):
