@@ -329,7 +329,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     if cfg.kl_beta > 0:
         ref_lp = torch.zeros(B, T)                                          # (B, T)
         with torch.no_grad():
-            for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size):
+            for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths):
                 lp = micro_logprobs(reference, s, micro, cfg.temperature)   # (b, t) fp32 (from bf16 logits in bf16)
                 ref_lp[micro, :lp.size(1)] = lp
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
@@ -342,7 +342,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             rows = order[start:start + local_minibatch]
             n_tokens = max(dist.all_sum([float(s.completion_mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
-            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size)
+            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths)
             for i, micro in enumerate(micros):
                 with dist.no_sync(policy, last=i == len(micros) - 1), autocast(cfg, policy):
                     lp = micro_logprobs(policy, s, micro, cfg.temperature)             # (b, t), t <= T, fp32
@@ -377,16 +377,21 @@ def autocast(cfg: Config, policy):
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
 
-def micro_batches(rows: torch.Tensor, group_size: int, size: int) -> list[torch.Tensor]:
+def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Split a minibatch's rows into micro-batches of at most `size` rows that share one prompt.
 
     Rows are prompt-major (row // group_size is the prompt), so a micro-batch's prompt is forwarded once
-    (micro_logprobs). Within a prompt, rows keep their shuffled order. How the rows are split does not change
-    the minibatch's gradient: each micro-batch's loss is normalised by the whole minibatch's counts.
+    (micro_logprobs). With `lengths` (completion lengths, (B,)), each prompt's rows are sorted by length first,
+    so a micro-batch is computed up to its own longest completion and little padding is (lengths 36..251 in
+    one group of 8 otherwise cost 8 x 251 positions for 961 tokens). Without it, rows keep their shuffled order.
+    How the rows are split does not change the minibatch's gradient: each micro-batch's loss is normalised by
+    the whole minibatch's counts.
     """
     by_prompt: dict[int, list[int]] = {}
     for row in rows.tolist():
         by_prompt.setdefault(row // group_size, []).append(row)
+    if lengths is not None:
+        by_prompt = {k: sorted(group, key=lambda row: int(lengths[row])) for k, group in by_prompt.items()}
     return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
 
 

@@ -92,6 +92,21 @@ def test_micro_batches_share_one_prompt_and_cover_the_rows():
     assert [m.tolist() for m in micros] == [[5, 6, 7], [4], [0, 3, 1], [2]]
 
 
+def test_micro_batches_sorted_by_length_pad_less():
+    """With lengths, each prompt's rows are sorted by completion length before the split, so the positions
+    computed (each micro-batch up to its longest row) drop from 3 x 9 + 1 x 8 + ... to the hand count below."""
+    rows = torch.tensor([5, 0, 3, 6, 1, 2, 7, 4])
+    lengths = torch.tensor([9, 1, 8, 2, 3, 7, 4, 6])  # row -> completion length
+    micros = G.micro_batches(rows, group_size=4, size=2, lengths=lengths)
+    assert [m.tolist() for m in micros] == [[4, 6], [7, 5], [1, 3], [2, 0]]
+    assert sorted(r for m in micros for r in m.tolist()) == list(range(8))
+
+    def cost(ms):
+        return sum(len(m) * int(lengths[m].max()) for m in ms)
+    # sorted: 2*4 + 2*7 + 2*2 + 2*9 = 44; in shuffled order: [5,6]=2*7, [7,4]=2*6, [0,3]=2*9, [1,2]=2*8 -> 60
+    assert cost(micros) == 44 and cost(G.micro_batches(rows, group_size=4, size=2)) == 60
+
+
 def two_groups_of_three():
     """Samples of 2 prompts of different lengths (so left padding) x 3 ragged completions."""
     import model as M
