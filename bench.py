@@ -1,17 +1,18 @@
 """bench.py: our trainer side by side with what users would pick instead, in one process, as ratios.
 
-    python bench.py            # full run (about 20 minutes on 2 CPU cores)
-    python bench.py --quick    # smaller shapes, under 5 minutes here
+    python bench.py            # full run
+    python bench.py --quick    # fewer repeats and shorter sampling, under 15 minutes here
     python bench.py --only sampling signals grpo sandbox
 
 1. sampling  model.sample vs HF `generate` (same model, prompts, rows, max_new_tokens, T = 1) at 8 and 64 rows,
-             on the embedded default and on a random model with Qwen2.5-0.5B's shape; each decode step against
+             on the default model (and smollm2-135m in the full run), in --precision; each decode step against
              the hardware bound max(bytes read / copy bandwidth, 2 x params x rows / matmul FLOP/s), both
              measured here.
 2. signals   the chunked, compiled per-token signals (model.hidden_signals, fused) vs eager PyTorch on the full
              logits, time and peak memory (each measured in a fresh subprocess).
-3. grpo      one GRPO step (rollout + score + update) of train_grpo vs TRL's GRPOTrainer configured the same
-             way (needs `pip install -r requirements-bench.txt`).
+3. grpo      one GRPO step (rollout + update) of train_grpo on the default model, 2 prompts x 8 x 256 tokens,
+             vs the same code in fp32 and vs TRL's GRPOTrainer configured the same way (needs
+             `pip install -r requirements-bench.txt`).
 4. sandbox   sandbox.run_many vs a bare subprocess loop, programs/s.
 
 Timings are medians of repeats; run on an idle machine (other processes distort them several-fold).
@@ -58,63 +59,42 @@ def timed(fn, repeats: int):
 
 # ---- hardware -------------------------------------------------------------------------------------------------
 
-def hardware() -> dict:
-    """Copy bandwidth (read + write bytes / s) and fp32 matmul FLOP/s of this machine, as torch sees them."""
+def hardware(precision: str = "fp32") -> dict:
+    """Copy bandwidth (read + write bytes / s) and matmul FLOP/s in the given precision, as torch sees them."""
     src = torch.empty(64 * 2**20, dtype=torch.float32).fill_(1.0)   # 256 MB
     dst = torch.empty_like(src)
     dst.copy_(src)
     copy_s, _ = timed(lambda: dst.copy_(src), 5)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     a @ b
-    mm_s, _ = timed(lambda: a @ b, 5)
-    return {"copy_bytes_per_s": 2 * src.numel() * 4 / copy_s, "matmul_flops": 2 * 2048**3 / mm_s}
+    mm_s, _ = timed(lambda: a @ b, 3 if precision == "bf16" else 5)
+    return {"copy_bytes_per_s": 2 * src.numel() * 4 / copy_s, "matmul_flops": 2 * 2048**3 / mm_s,
+            "precision": precision}
 
 
 # ---- 1. sampling -------------------------------------------------------------------------------------------------
-
-class ClampedTokenizer:
-    """The SmolLM2 tokenizer for a random model whose larger vocabulary it cannot decode (ids are clamped)."""
-
-    def __init__(self, tokenizer, limit):
-        self.inner, self.limit = tokenizer, limit
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        return self.inner(*args, **kwargs)
-
-    def batch_decode(self, ids, **kwargs):
-        return self.inner.batch_decode(ids.clamp(max=self.limit - 1), **kwargs)
-
-
-def qwen_shaped_model():
-    from transformers import AutoModelForCausalLM, Qwen2Config
-    config = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                         num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
-                         tie_word_embeddings=True, eos_token_id=2, pad_token_id=2)
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
-
 
 def decode_bound(model, rows: int, context: int, hw: dict) -> float:
     """Seconds per decode step the hardware allows: memory traffic or compute, whichever is larger."""
     c = model.config
     params = sum(p.numel() for p in model.parameters())
     head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
-    kv_bytes = 2 * c.num_hidden_layers * rows * c.num_key_value_heads * context * head_dim * 4
-    memory_s = (params * 4 + kv_bytes) / (hw["copy_bytes_per_s"] / 2)  # a copy moves each byte twice
+    size = next(model.parameters()).element_size()                   # bytes per weight: 4 fp32, 2 bf16
+    kv_bytes = 2 * c.num_hidden_layers * rows * c.num_key_value_heads * context * head_dim * size
+    memory_s = (params * size + kv_bytes) / (hw["copy_bytes_per_s"] / 2)  # a copy moves each byte twice
     compute_s = 2 * params * rows / hw["matmul_flops"]
     return max(memory_s, compute_s)
 
 
 def bench_sampling(quick: bool, hw: dict) -> None:
-    smol, tokenizer = M.load_model("smollm2-135m", device="cpu")
+    dtype = torch.bfloat16 if hw["precision"] == "bf16" else torch.float32
     new_tokens = 32 if quick else 128
-    models = [("smollm2-135m", smol, tokenizer)]
-    if not quick:
-        models.append(("qwen2.5-0.5b-shape (random)", qwen_shaped_model(), ClampedTokenizer(tokenizer, 49152)))
-    for name, model, tok in models:
+    names = [M.DEFAULT_MODEL] + ([] if quick else ["smollm2-135m"])
+    for name in names:
+        model, tokenizer = M.load_model(name, device="cpu", dtype=dtype)
+        tok = tokenizer
+        label = f"{name} {hw['precision']}"
         for prompts_n, group in ((2, 4), (8, 8)):
             prompts = [M.chat_prompt(tokenizer, [{"role": "user", "content": q}]) for q in QUESTIONS[:prompts_n]]
             rows = prompts_n * group
@@ -134,11 +114,11 @@ def bench_sampling(quick: bool, hw: dict) -> None:
             repeats = 1 if (quick or rows == 64 and "qwen" in name) else 2
             ours_s, ours_steps = timed(ours, repeats)
             hf_s, hf_steps = timed(hf, repeats)
-            report("sampling", f"{name}, {rows} rows: row-tokens/s", rows * ours_steps / ours_s,
+            report("sampling", f"{label}, {rows} rows: row-tokens/s", rows * ours_steps / ours_s,
                    rows * hf_steps / hf_s, "tok/s")
             context = len(tokenizer(prompts[0], add_special_tokens=False)["input_ids"]) + new_tokens // 2
             bound = decode_bound(model, rows, context, hw)
-            report("sampling", f"{name}, {rows} rows: decode step vs bound", ours_s / ours_steps * 1e3, bound * 1e3,
+            report("sampling", f"{label}, {rows} rows: decode step vs bound", ours_s / ours_steps * 1e3, bound * 1e3,
                    "ms", better="lower", note="baseline = hardware bound")
 
 
@@ -202,29 +182,32 @@ def has_code_reward(texts) -> list[float]:
     return [1.0 if "```" in t else 0.0 for t in texts]
 
 
-def ours_grpo_step(quick: bool) -> float:
+GRPO_TOKENS = 256  # the issue's case: 2 prompts x 8 completions of up to 256 tokens on the default model
+
+
+def ours_grpo_step(steps: int, precision: str) -> float:
+    """Median seconds of one train_grpo step (rollout + update) over `steps` steps."""
     import rewards as R
     import train_grpo as G
 
     def reward(ctx, opts):
         return torch.tensor(has_code_reward(ctx.texts)), {}
     R.REWARDS["bench_has_code"] = reward
-    new_tokens = 64 if quick else 128
     with tempfile.TemporaryDirectory() as out:
-        cfg = G.Config(reward="bench_has_code", prompts_per_step=2, group_size=8, max_new_tokens=new_tokens,
-                       eval_every=0, micro_batch_size=8, out=out, device="cpu")
+        cfg = G.Config(reward="bench_has_code", prompts_per_step=2, group_size=8, max_new_tokens=GRPO_TOKENS,
+                       eval_every=0, micro_batch_size=4, out=out, device="cpu", precision=precision)
         run = G.setup(cfg)
         import lcb_eval
         problems = lcb_eval.load_problems("embedded:train")
         times = []
-        for step in range(1 if quick else 2):
+        for step in range(steps):
             t0 = time.perf_counter()
             G.train_step(run, problems, step)
             times.append(time.perf_counter() - t0)
-    return times[-1]
+    return statistics.median(times)
 
 
-def trl_grpo_step(quick: bool) -> float | None:
+def trl_grpo_step(steps: int, precision: str) -> float | None:
     try:
         from trl import GRPOConfig, GRPOTrainer
     except ImportError:
@@ -233,9 +216,9 @@ def trl_grpo_step(quick: bool) -> float | None:
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
     import lcb_eval
-    path = str(M.embedded_model_dir())
-    problems = lcb_eval.load_problems("embedded:train")[:2]
-    data = Dataset.from_list([{"prompt": lcb_eval.build_messages(p)} for p in problems] * 4)
+    path = str(M.embedded_model_dir(M.DEFAULT_MODEL))
+    problems = lcb_eval.load_problems("embedded:train")
+    data = Dataset.from_list([{"prompt": lcb_eval.build_messages(p)} for p in problems[:2 * steps]] * 8)
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     times = []
 
@@ -249,21 +232,30 @@ def trl_grpo_step(quick: bool) -> float | None:
     def reward(completions, **kwargs):
         return has_code_reward([c[-1]["content"] if isinstance(c, list) else c for c in completions])
     with tempfile.TemporaryDirectory() as out:
+        # TRL's best CPU setting here: no vLLM, no gradient checkpointing, bf16 only where the CPU has it
         args = GRPOConfig(output_dir=out, per_device_train_batch_size=16, num_generations=8,
-                          max_completion_length=64 if quick else 128, beta=0.0, num_iterations=1, use_cpu=True,
-                          learning_rate=1e-5, max_steps=1 if quick else 2, logging_steps=1, report_to="none",
-                          save_strategy="no", gradient_checkpointing=False, temperature=1.0, top_k=0, bf16=False)
+                          max_completion_length=GRPO_TOKENS, beta=0.0, num_iterations=1, use_cpu=True,
+                          learning_rate=1e-5, max_steps=steps, logging_steps=1, report_to="none",
+                          save_strategy="no", gradient_checkpointing=False, temperature=1.0, top_k=0,
+                          bf16=precision == "bf16")
         trainer = GRPOTrainer(model=path, reward_funcs=reward, args=args, train_dataset=data,
                               processing_class=tokenizer, callbacks=[StepTimer()])
         trainer.train()
-    return times[-1]
+    return statistics.median(times)
 
 
-def bench_grpo(quick: bool) -> None:
-    ours = ours_grpo_step(quick)
-    trl = trl_grpo_step(quick)
-    report("grpo", f"2 prompts x 8, {64 if quick else 128} tokens: s/step", ours, trl or float("nan"), "s",
-           better="lower", note="" if trl else "TRL not installed")
+def bench_grpo(quick: bool, precision: str) -> None:
+    steps = 1 if quick else 3
+    case = f"{M.DEFAULT_MODEL}, 2 prompts x 8, {GRPO_TOKENS} tokens"
+    ours = ours_grpo_step(steps, precision)
+    if precision == "fp32":
+        fp32, note = ours, "the default is fp32 on this CPU: the same run"
+    else:
+        fp32, note = ours_grpo_step(steps, "fp32"), ""
+    report("grpo", f"{case}: s/step ({precision}) vs our fp32", ours, fp32, "s", better="lower", note=note)
+    trl = trl_grpo_step(steps, precision)
+    report("grpo", f"{case}: s/step ({precision}) vs TRL", ours, trl or float("nan"), "s", better="lower",
+           note="" if trl else "TRL not installed")
 
 
 # ---- 4. sandbox --------------------------------------------------------------------------------------------------
@@ -286,19 +278,22 @@ def main(argv=None):
                         choices=["sampling", "signals", "grpo", "sandbox"], help="sections to run")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--signals-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", choices=M.PRECISIONS, default=None,
+                        help="ours in fp32 or bf16 (default: the trainer's default on this machine)")
     args = parser.parse_args(argv)
     if args.signals_child:
         variant, rows, vocab = args.signals_child
         print(json.dumps(signals_child(variant, int(rows), int(vocab))))
         return
-    hw = hardware()
+    precision = M.choose_precision(args.precision, "cpu")
+    hw = hardware(precision)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "?") \
         if Path("/proc/cpuinfo").exists() else platform.processor()
     print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"copy {hw['copy_bytes_per_s'] / 1e9:.1f} GB/s, fp32 matmul {hw['matmul_flops'] / 1e9:.0f} GFLOP/s")
+          f"copy {hw['copy_bytes_per_s'] / 1e9:.1f} GB/s, {precision} matmul {hw['matmul_flops'] / 1e9:.0f} GFLOP/s")
     start = time.perf_counter()
     sections = {"sampling": lambda: bench_sampling(args.quick, hw), "signals": lambda: bench_signals(args.quick),
-                "grpo": lambda: bench_grpo(args.quick), "sandbox": lambda: bench_sandbox(args.quick)}
+                "grpo": lambda: bench_grpo(args.quick, precision), "sandbox": lambda: bench_sandbox(args.quick)}
     for name in args.only:
         print(f"[{name}]", flush=True)
         sections[name]()

@@ -317,3 +317,26 @@ def test_rows_that_finish_early_are_dropped_without_changing_the_others(model_an
     assert torch.equal(fast.completion_ids, slow.completion_ids)
     assert torch.equal(fast.stopped, slow.stopped)
     torch.testing.assert_close(fast.logprobs, slow.logprobs, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_default_model_logprobs_equal_a_float64_computation():
+    """On the real default model (fp32): the sampler's log-probs and every score() signal equal the same
+    quantities computed independently in float64 (a plain forward of the full sequence, explicit softmax)."""
+    model, tok = M.load_model(M.DEFAULT_MODEL, device="cpu")
+    prompt = M.chat_prompt(tok, [{"role": "user", "content": "Write a Python function add(a, b)."}])
+    out = M.sample(model, tok, [prompt], n=2, max_new_tokens=12, temperature=1.0, seed=0)
+    signals = M.score(model, out.input_ids, out.attention_mask, out.completion_mask, temperature=1.0)
+    wide = model.double()
+    with torch.no_grad():
+        logits = wide(input_ids=out.input_ids, attention_mask=out.attention_mask,
+                      position_ids=M.position_ids(out.attention_mask)).logits[:, -13:-1]   # (2, 12, V) float64
+    logp = torch.log_softmax(logits, -1)
+    p = logp.exp()
+    top2 = p.topk(2, -1).values
+    want = {"logprob": logp.gather(-1, out.completion_ids[..., None])[..., 0], "entropy": -(p * logp).sum(-1),
+            "self_certainty": -logp.mean(-1), "prob_disparity": top2[..., 0] - top2[..., 1]}
+    mask = out.completion_mask.bool()
+    for name, expected in want.items():
+        assert (signals[name] - expected.float())[mask].abs().max() < 1e-3, name
+        assert (out.signals()[name] - expected.float())[mask].abs().max() < 1e-3, name
