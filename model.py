@@ -166,7 +166,8 @@ def embedded_model_dir(name: str = DEFAULT_MODEL) -> Path:
     if _conversion_ok(target, spec):
         return target
     if target.exists():
-        print(f"{target}: incomplete or damaged conversion cache; converting again", file=sys.stderr)
+        print(f"{target}: incomplete or damaged conversion cache (or one from an older version); converting again",
+              file=sys.stderr)
     _require("gguf", "pip install gguf")
     _require("accelerate", "pip install accelerate")
     from transformers import AutoModelForCausalLM, AutoTokenizer
