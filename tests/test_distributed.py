@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+import distributed as D
 import model as M
 import train_grpo as G
 from conftest import tiny_model
@@ -45,13 +46,13 @@ def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False) -
     cfg = G.Config(micro_batch_size=2, lr=0.5, max_new_tokens=6, grad_clip=1e9, fsdp=fsdp)
     policy = tiny_model()
     optimizer_params = policy.parameters
-    dist = G.Dist()
+    dist = D.Dist()
     ro = fixed_rollout()
     if world > 1:
         import torch.distributed as td
         td.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-        dist = G.Dist(rank, world)
-        policy = G.wrap_for_training(policy, cfg, dist)
+        dist = D.Dist(rank, world)
+        policy = D.wrap_for_training(policy, cfg, dist)
         optimizer_params = policy.parameters
         share = slice(rank * 4, rank * 4 + 4)
         s = ro.samples
@@ -61,7 +62,7 @@ def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False) -
                        ro.advantages[share], ro.passed[share], {})
     optimizer = torch.optim.SGD(optimizer_params(), lr=cfg.lr)
     stats = G.update(policy, None, optimizer, ro, cfg, step=0, dist=dist)
-    params = G.state_dicts(policy, optimizer, dist)[0]  # gathered from the shards under FSDP
+    params = D.state_dicts(policy, optimizer, dist)[0]  # gathered from the shards under FSDP
     if rank == 0:
         torch.save({"params": params, "stats": stats}, out)
     if world > 1:

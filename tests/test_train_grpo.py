@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import rewards as R
+import rundir
 import train_grpo as G
 
 
@@ -242,7 +243,7 @@ def test_init_from_loads_weights_not_optimizer(tiny_model_dir, tmp_path):
     import model as M
     policy, _ = M.load_model(cfg_b.model, device="cpu")
     before = {k: v.clone() for k, v in policy.state_dict().items()}
-    G.load_weights(policy, ckpt)
+    rundir.load_weights(policy, ckpt)
     trained = load_file(ckpt / "model.safetensors")
     changed = [k for k in trained if not torch.equal(before[k], trained[k])]
     assert changed, "training at lr 1e-2 should have moved some weights"
