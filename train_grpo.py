@@ -439,7 +439,7 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, cfg: Config, ref_logpr
         "approx_kl": (0.5 * log_ratio.detach() ** 2 * mask).sum().item(),
         "policy": aggregate(policy_part.detach(), mask, cfg.loss_agg, n_rows, n_tokens, cfg.max_new_tokens).item(),
         "kl": (kl.detach() * mask).sum().item(),
-        "entropy": float(entropy_sum),
+        "entropy": float(entropy_sum.detach()) if entropy is not None else 0.0,
     }
     return loss, stats
 

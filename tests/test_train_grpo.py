@@ -209,8 +209,9 @@ def test_two_steps_every_reward(reward, tiny_model_dir, tmp_path):
             "--out", str(run), *TINY])
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: the evaluation before training
+    extra = ["reward/majority_label_acc", "reward/majority_reward_acc"] if reward == "majority" else []  # TTRL's
     for row in rows[1:]:
-        for key in STEP_KEYS:
+        for key in STEP_KEYS + extra:
             assert key in row and row[key] == row[key] and abs(row[key]) != float("inf"), key
     assert "eval/avg@2" in rows[0] and "eval/avg@2" in rows[2]
     assert (run / "ckpt-2" / "model.safetensors").exists() and (run / "config.json").exists()
