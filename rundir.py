@@ -115,6 +115,24 @@ def evaluate(policy, tokenizer, val_set: list, cfg, run: Path, step: int, dist: 
     return report
 
 
+def samples_record(ro, step: int, tokenizer, group_size: int) -> dict:
+    """The first group of the step in full (a line of RUN/samples.jsonl), for eyeballing. ro: a train_grpo.Rollout."""
+    first = ro.samples.prompt_ids[0][ro.samples.prompt_mask[0].bool()]
+    return {"step": step, "question_id": ro.problems[0].question_id, "prompt": tokenizer.decode(first),
+            "completions": [{"text": ro.samples.texts[i], "reward": float(ro.rewards[i]),
+                             "advantage": float(ro.advantages[i]), "passed": bool(ro.passed[i])}
+                            for i in range(group_size)]}
+
+
+def compact_line(step: int, m: dict) -> str:
+    """The one line printed per step."""
+    line = (f"step {step:4d} | reward {m['reward/mean']:+.3f} | pass {m['train/pass_rate']:.2f} | "
+            f"len {m['response/length_mean']:5.1f} | H {m['signal/token_entropy']:.3f} | "
+            f"SC {m['signal/self_certainty']:.2f} | {m['perf/rollout_s'] + m['perf/update_s']:.0f}s")
+    evals = [f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("eval/avg@")]
+    return line + (" | " + evals[0] if evals else "")
+
+
 class Mirrors:
     """--report-to: every metric of metrics.jsonl (the source of truth) also goes to TensorBoard (RUN/tensorboard)
     and/or W&B (project $WANDB_PROJECT, default grpo-code). Nothing is sent anywhere unless asked."""

@@ -35,14 +35,17 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
                  written to a temporary directory and renamed, so a kill never leaves a corrupt checkpoint.
 
 The variants (DESIGN.md, "GRPO variants"; each off by default, its formula a function next to policy_loss):
-  --dynamic-sampling       DAPO: keep the groups whose rewards are not all equal; resample prompts to refill
-  --overlong-buffer L      DAPO: r += F x R_len(|y|), a linear penalty over the last L tokens (--overlong-penalty F)
-  --mask-truncated         completions cut at --max-new-tokens without EOS get no loss
-  --importance-level sequence   GSPO: one length-normalised ratio per completion, clip 3e-4/4e-4, no dual clip
-  --scale-rewards batch|none    the advantage divided by the rollout's std, or by nothing (= --no-std-norm)
-  --entropy-coef C         loss -= C x the token-mean entropy of the current policy
-  --length-penalty-min L   the study's short-response penalty: r -= alpha x max(0, L - |y|) / L
-  --lora-rank r            LoRA adapters only (lora.py); the KL reference is the model with its adapters off
+  --dynamic-sampling         DAPO: drop the groups whose rewards are all equal and sample further prompts (at
+                             most --max-resample-rounds rounds); dropped groups top up a step left short
+  --overlong-buffer L        DAPO: r += F x clamp((max_new_tokens - L - |y|) / L, -1, 0), F = --overlong-penalty
+  --mask-truncated           completions cut at --max-new-tokens without EOS get loss mask 0 (still in metrics)
+  --importance-level sequence  GSPO: s_i = exp(mean_t (lp_t - lp_old_t)) clipped to [1 - 3e-4, 1 + 4e-4] by
+                             default, no dual clip, one loss per sequence, sequences averaged
+  --scale-rewards batch|none A divided by the std of the whole rollout's rewards, or not at all (--no-std-norm)
+  --entropy-coef C           loss -= C x the token-mean entropy (of logits / T) of the current policy
+  --length-penalty-min L     the study's short-response penalty: r -= alpha x max(0, L - |y|) / L, per completion
+  --lora-rank r              y = W x + (alpha / r) B A x on --lora-targets, W frozen (lora.py); the KL reference
+                             is the model with its adapters off; checkpoints hold the merged weights
 
 Choices a paper leaves open, as implemented: the signals use logits / T (`--signal-temperature raw` uses the
 raw logits); intrinsic rewards are means over tokens (`--reward-reduce sum` for the sum); minibatches count
@@ -155,14 +158,11 @@ class Config:
 
     def __post_init__(self):
         """Defaults that depend on another flag, resolved here so that config.json holds what ran."""
-        gspo = self.importance_level == "sequence"
-        if self.clip_low is None:
-            self.clip_low = 3e-4 if gspo else 0.2  # GSPO's ranges (Zheng et al. 2025, section 5.1)
-        if self.clip_high is None:
-            self.clip_high = 4e-4 if gspo else 0.2
-        if self.loss_agg is None:
-            self.loss_agg = "seq-mean-token-mean" if gspo else "token-mean"
-        if self.no_std_norm and self.scale_rewards == "group":
+        gspo = self.importance_level == "sequence"  # GSPO's own clip range (Zheng et al. 2025) and aggregation
+        self.clip_low = (3e-4 if gspo else 0.2) if self.clip_low is None else self.clip_low
+        self.clip_high = (4e-4 if gspo else 0.2) if self.clip_high is None else self.clip_high
+        self.loss_agg = self.loss_agg or ("seq-mean-token-mean" if gspo else "token-mean")
+        if self.no_std_norm and self.scale_rewards == "group":  # the alias
             self.scale_rewards = "none"
         names = [self.report_to] if isinstance(self.report_to, str) else self.report_to
         self.report_to = tuple(part for name in names for part in name.split(",") if part)
@@ -245,12 +245,12 @@ def validate_variants(cfg: Config) -> list[str]:
         problems.append(f"--no-std-norm is --scale-rewards none; it contradicts --scale-rewards {cfg.scale_rewards}")
     if cfg.dynamic_sampling and cfg.group_size == 1:
         problems.append("--dynamic-sampling keeps groups whose rewards differ: a group of 1 never does")
-    if cfg.max_resample_rounds < 0 or cfg.length_penalty_min < 0 or cfg.lora_rank < 0:
-        problems.append("--max-resample-rounds, --length-penalty-min and --lora-rank must be >= 0")
+    if min(cfg.max_resample_rounds, cfg.length_penalty_min, cfg.lora_rank, cfg.overlong_penalty,
+           cfg.length_penalty_alpha) < 0 or cfg.lora_alpha <= 0:
+        problems.append("--max-resample-rounds, --length-penalty-min/-alpha, --lora-rank, --overlong-penalty must be "
+                        ">= 0 and --lora-alpha > 0")
     if not 0 <= cfg.overlong_buffer <= cfg.max_new_tokens:
         problems.append(f"--overlong-buffer must be between 0 and --max-new-tokens ({cfg.max_new_tokens})")
-    if cfg.overlong_penalty < 0 or cfg.length_penalty_alpha < 0 or cfg.lora_alpha <= 0:
-        problems.append("need --overlong-penalty >= 0, --length-penalty-alpha >= 0 and --lora-alpha > 0")
     if cfg.lora_rank and cfg.fsdp:
         problems.append("--lora-rank with --fsdp is not supported (LoRA runs under DDP or in one process)")
     if cfg.lora_rank and not [t for t in cfg.lora_targets.split(",") if t]:
@@ -258,10 +258,8 @@ def validate_variants(cfg: Config) -> list[str]:
     for name in cfg.report_to:
         if name not in REPORTERS:
             problems.append(f"--report-to {name!r} is not one of: {', '.join(REPORTERS)}")
-        elif name != "none" and importlib.util.find_spec(name) is None:
-            hint = {"tensorboard": "pip install tensorboard (in requirements.txt)", "wandb": "pip install wandb"}
-            problems.append(f"--report-to {name}: the {name} package is not installed ({hint[name]}); "
-                            f"nothing was sent anywhere")
+        elif name != "none" and importlib.util.find_spec(name) is None:  # wandb is optional, never required
+            problems.append(f"--report-to {name}: the {name} package is not installed (pip install {name})")
     return problems
 
 
@@ -339,12 +337,10 @@ def rollout(policy, tokenizer, problems: list, cfg: Config, step: int, draw: int
 def collect_rollout(policy, tokenizer, train_set: list, problems: list, cfg: Config, step: int,
                     rank: int = 0) -> tuple[Rollout, dict]:
     """The step's rollout. With --dynamic-sampling, DAPO's filter (Yu et al. 2025, section 3.2): keep the groups
-    whose rewards are not all equal, and while fewer than len(problems) are kept and rounds are left
-    (--max-resample-rounds), sample as many further problems as groups are missing (a seeded draw from the
-    training set, none drawn twice in a step). When the budget runs out the step is topped up with the first
-    dropped groups (all-equal rewards, so A = 0 and no policy gradient), so every step, and every rank, has the
-    same number of rows. reward/* info is that of the step's own problems (the first round).
-    """
+    whose rewards are not all equal; while fewer than len(problems) are kept and rounds are left, sample as many
+    further problems as groups are missing (seeded, none twice in a step). When the budget runs out, the first
+    dropped groups (A = 0: no policy gradient) top the step up, so every step and rank has the same rows.
+    reward/* info is that of the step's own problems (the first round)."""
     ro = rollout(policy, tokenizer, problems, cfg, step)
     if not cfg.dynamic_sampling:
         return ro, {}
@@ -375,20 +371,16 @@ def resample_problems(train_set: list, drawn: list, count: int, cfg: Config, ste
 
 def take_groups(picks: list[tuple[Rollout, int]], n: int) -> Rollout:
     """One Rollout of the picked groups [(rollout, group index)], re-padded to common widths (prompts on the left)."""
-    def part(get, left=False):  # the picked rows of each rollout, padded to one width and stacked
-        chunks = [get(ro)[g * n:(g + 1) * n] for ro, g in picks]
-        if isinstance(chunks[0], list):
-            return [x for chunk in chunks for x in chunk]
-        if chunks[0].dim() == 1:
-            return torch.cat(chunks)
-        width = max(c.size(1) for c in chunks)
-        return torch.cat([torch.nn.functional.pad(c, (width - c.size(1), 0) if left else (0, width - c.size(1)))
-                          for c in chunks])
+    def part(get, left=False):  # the picked rows of each rollout (a list, or tensors padded to one width)
+        chunks = [None if get(ro) is None else get(ro)[g * n:(g + 1) * n] for ro, g in picks]
+        if chunks[0] is None or isinstance(chunks[0], list):
+            return None if chunks[0] is None else [x for chunk in chunks for x in chunk]
+        width = max(c.size(-1) for c in chunks)
+        pad = lambda c: (width - c.size(1), 0) if left else (0, width - c.size(1))  # noqa: E731
+        return torch.cat([torch.nn.functional.pad(c, pad(c)) if c.dim() == 2 else c for c in chunks])
 
-    def samples(name, left=False):
-        return None if getattr(picks[0][0].samples, name) is None else part(lambda ro: getattr(ro.samples, name), left)
-
-    s = M.Samples(*(samples(f.name, f.name.startswith("prompt_")) for f in dataclasses.fields(M.Samples)))
+    s = M.Samples(*(part(lambda ro: getattr(ro.samples, f.name), f.name.startswith("prompt_"))
+                    for f in dataclasses.fields(M.Samples)))
     signals = {k: part(lambda ro: ro.signals[k]) for k in picks[0][0].signals}
     return Rollout(s, part(lambda ro: ro.problems), signals, part(lambda ro: ro.rewards), None,
                    part(lambda ro: ro.passed), picks[0][0].reward_info, part(lambda ro: ro.loss_mask))
@@ -641,9 +633,6 @@ def step_metrics(rows: dict, reward_info: dict, cfg: Config) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Metrics of an evaluation report (rundir.evaluate writes it) and the step's eyeball record
-
 def eval_metrics(report: dict | None) -> dict:
     """eval/avg@k, eval/pass@k, eval/response_length, and the text metrics split by correct / incorrect
     ({} for ranks other than 0, which get no report)."""
@@ -658,15 +647,6 @@ def eval_metrics(report: dict | None) -> dict:
         for name, value in R.text_metrics(texts).items():
             metrics[f"eval/{name.split('/')[1]}_{label}"] = value
     return metrics
-
-
-def samples_record(ro: Rollout, step: int, tokenizer, group_size: int) -> dict:
-    """The first group of the step in full, for eyeballing."""
-    first = ro.samples.prompt_ids[0][ro.samples.prompt_mask[0].bool()]
-    return {"step": step, "question_id": ro.problems[0].question_id, "prompt": tokenizer.decode(first),
-            "completions": [{"text": ro.samples.texts[i], "reward": float(ro.rewards[i]),
-                             "advantage": float(ro.advantages[i]), "passed": bool(ro.passed[i])}
-                            for i in range(group_size)]}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -762,10 +742,10 @@ def train(cfg: Config) -> Path:
         if log:
             rundir.append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
             mirrors.log(done, metrics)
-            bar.write(compact_line(done, metrics))
+            bar.write(rundir.compact_line(done, metrics))
         if done % cfg.save_every == 0 or done == cfg.steps:
-            rundir.save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist,
-                            cfg.lora_alpha / cfg.lora_rank if cfg.lora_rank else None)
+            lora_scale = cfg.lora_alpha / cfg.lora_rank if cfg.lora_rank else None  # checkpoints merge LoRA
+            rundir.save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist, lora_scale)
     if log:
         mirrors.close()
         print(f"done: metrics in {r.dir / 'metrics.jsonl'}, checkpoints in {r.dir}/ckpt-*")
@@ -801,18 +781,10 @@ def train_step(r: Run, train_set: list, step: int) -> dict:
     reward_info = {k: sum(part[1][k] for part in parts) / len(parts) for k in parts[0][1]}
     sampled = {k: sum(part[2][k] for part in parts) for k in parts[0][2]}  # counts: summed over ranks
     if dist.main:
-        rundir.append_jsonl(r.dir / "samples.jsonl", samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
+        rundir.append_jsonl(r.dir / "samples.jsonl", rundir.samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
     tokens = sum(rows["length"])
     return {**step_metrics(rows, reward_info, cfg), **sampled, **losses, "train/lr": learning_rate(cfg, step),
             "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/tokens_per_s": tokens / (t1 - t0)}
-
-
-def compact_line(step: int, m: dict) -> str:
-    line = (f"step {step:4d} | reward {m['reward/mean']:+.3f} | pass {m['train/pass_rate']:.2f} | "
-            f"len {m['response/length_mean']:5.1f} | H {m['signal/token_entropy']:.3f} | "
-            f"SC {m['signal/self_certainty']:.2f} | {m['perf/rollout_s'] + m['perf/update_s']:.0f}s")
-    evals = [f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("eval/avg@")]
-    return line + (" | " + evals[0] if evals else "")
 
 
 def main(argv=None):

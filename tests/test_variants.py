@@ -142,7 +142,8 @@ def fake_rollout(problems, rewards, prompt_len, completion_len, n=2):
     full = lambda width: tag[:, None].expand(rows, width).clone()                            # noqa: E731
     samples = M.Samples(full(prompt_len).long(), torch.ones(rows, prompt_len, dtype=torch.long),
                         full(completion_len).long(), torch.ones(rows, completion_len, dtype=torch.long),
-                        full(completion_len), [f"text {p}" for p in tag.long().tolist()], torch.ones(rows, dtype=torch.bool))
+                        full(completion_len), [f"text {p}" for p in tag.long().tolist()],
+                        torch.ones(rows, dtype=torch.bool), full(completion_len))
     return G.Rollout(samples, [p for p in problems for _ in range(n)], {"logprob": full(completion_len)},
                      torch.tensor(rewards, dtype=torch.float), None, tag.clone(), {"reward/x": float(problems[0])},
                      torch.ones(rows, completion_len, dtype=torch.long))
@@ -172,8 +173,10 @@ def test_dynamic_sampling_keeps_varied_groups_refills_and_tops_up(monkeypatch):
     assert s.prompt_ids.shape == (6, 5) and s.completion_ids.shape == (6, 4)
     assert s.prompt_ids[0].tolist() == [0, 0, 2, 2, 2] and s.prompt_mask[0].tolist() == [0, 0, 1, 1, 1]
     assert s.completion_ids[4].tolist() == [1, 1, 0, 0] and s.completion_mask[4].tolist() == [1, 1, 0, 0]
-    assert ro.signals["logprob"][2].tolist() == [4, 4, 4, 4] and s.texts == ["text 2"] * 2 + ["text 4"] * 2 + ["text 1"] * 2
+    assert ro.signals["logprob"][2].tolist() == [4, 4, 4, 4]
+    assert s.texts == ["text 2"] * 2 + ["text 4"] * 2 + ["text 1"] * 2
     assert ro.loss_mask.sum(-1).tolist() == [2, 2, 4, 4, 2, 2]
+    assert s.self_certainty[5].tolist() == [1, 1, 0, 0] and s.stopped.shape == (6,)
 
 
 def test_dynamic_sampling_stops_when_enough_groups_are_kept(monkeypatch):
