@@ -264,7 +264,7 @@ def validate_variants(cfg: Config) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Algorithm: rollout, score, advantage
+# Algorithm: rollout and score (with --dynamic-sampling, filtered and refilled)
 
 @dataclass
 class Rollout:
@@ -387,7 +387,7 @@ def take_groups(picks: list[tuple[Rollout, int]], n: int) -> Rollout:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Algorithm: the loss
+# Algorithm: the loss, and the variants' formulas (advantage scaling, reward shaping, GSPO ratio, DAPO filter)
 
 def policy_loss(logprobs, old_logprobs, advantages, mask, cfg: Config, ref_logprobs=None, n_rows=None, n_tokens=None,
                 entropy=None):
