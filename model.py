@@ -785,21 +785,29 @@ def hidden_signals(hidden: torch.Tensor, head, targets: torch.Tensor, temperatur
 
 
 def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *,
-                        temperature: float = 1.0) -> torch.Tensor:
+                        temperature: float = 1.0, entropy: bool = False):
     """Differentiable log-probs of the completion tokens under logits / T: (B, T). Used by the update.
 
     Goes through the model's own forward (so DDP/FSDP wrappers see it), keeping only the logits of the
-    positions that predict completion tokens.
+    positions that predict completion tokens. entropy=True: (log-probs, token entropies H_t), both (B, T).
     """
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
                 logits_to_keep=completion_len + 1, use_cache=False)
     logits = out.logits[:, :-1].float() / temperature                                     # (B, T, V)
-    targets = input_ids[:, -completion_len:]                                              # (B, T)
-    return logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, -1)    # (B, T)
+    return _logprobs(logits, input_ids[:, -completion_len:], entropy)
+
+
+def _logprobs(logits: torch.Tensor, targets: torch.Tensor, entropy: bool):
+    """log_softmax(logits)[targets] (B, T), and with entropy=True also H_t = logsumexp(z) - sum_j p_j z_j (B, T)."""
+    lse = torch.logsumexp(logits, -1)                                                     # (B, T)
+    logprobs = logits.gather(-1, targets[..., None])[..., 0] - lse                        # (B, T)
+    if not entropy:
+        return logprobs
+    return logprobs, lse - (torch.softmax(logits, -1) * logits).sum(-1)                   # (B, T) each
 
 
 def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor, *,
-                   temperature: float = 1.0) -> torch.Tensor:
+                   temperature: float = 1.0, entropy: bool = False):
     """completion_logprobs of b completions of one prompt, running the prompt through the model once: (b, T).
 
     prompt_ids (P,) without padding; completion_ids (b, T). A GRPO group shares its prompt, which is often
@@ -807,6 +815,7 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
     of once per row removes most of the update's work. Gradients flow into the prompt's forward through its
     keys and values. No attention mask is needed: the padding after a row's EOS comes after its real tokens,
     which causal attention never lets them see, and the caller masks the padding's own log-probs.
+    entropy=True: (log-probs, token entropies), as completion_logprobs.
     """
     b = completion_ids.size(0)
     out, rest = _prompt_once(model, prompt_ids, completion_ids[:, :-1], logits_to_keep=1)
@@ -814,7 +823,7 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
     if rest is not None:
         logits = torch.cat([logits, rest.logits], dim=1)                                 # (b, T, V)
     logits = logits.float() / temperature                                                # (b, T, V)
-    return logits.gather(-1, completion_ids[..., None])[..., 0] - torch.logsumexp(logits, -1)  # (b, T)
+    return _logprobs(logits, completion_ids, entropy)                                    # (b, T)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ COLLAPSE_METRICS = ("response/length_mean", "eval/avg@k")  # what --collapse mar
 
 # Config fields that never label a run: where it was written and how it was computed, not what was trained.
 UNLABELLED = {"out", "resume", "device", "dtype", "grad_checkpointing", "micro_batch_size", "save_every",
-              "skip_first_eval", "init_from"}
+              "skip_first_eval", "init_from", "report_to"}
 SHORT_NAMES = {"temperature": "T", "group_size": "N", "kl_beta": "β", "ppo_epochs": "E"}  # DESIGN.md notation
 
 

@@ -235,27 +235,27 @@ def majority(ctx: RewardContext, opts: RewardOptions) -> tuple[Tensor, dict]:
     """Label-free: r = 1 if the program behaves like the largest non-error class of its group, else 0.  -> (B,)
 
     Behaviour = the program's outputs on the problem's test inputs (output_signature); the expected outputs
-    are never read for the reward. Logged with the hidden outputs, for monitoring only:
-        reward/majority_correct   fraction of groups whose winning behaviour passes the tests (a group with
-                                  no winner counts as not correct)
-        reward/majority_size      mean fraction of a group in its winning class
+    are never read for the reward. Logged with the hidden outputs (the verdicts), for monitoring only:
+        reward/majority_label_acc   TTRL's label accuracy: the fraction of groups whose majority (winning)
+                                    behaviour passes the tests; a group with no winner counts as not correct
+        reward/majority_reward_acc  TTRL's reward accuracy: the fraction of completions whose majority reward
+                                    equals the verifiable one (1 = passes every test)
+        reward/majority_size        mean fraction of a group in its winning class
         reward/majority_error_frac  fraction of programs that errored, timed out or had no code
+    (the two accuracies of Zuo et al. 2025, "TTRL: Test-Time Reinforcement Learning", in its analysis). The
+    trainer passes the verdicts it computed for train/pass_rate; without them every completion is graded here.
     """
     signatures = program_signatures(ctx.problems, ctx.texts, opts.timeout_s, opts.workers)
     rewards, winners = majority_from_signatures(signatures, ctx.group_size)
-    winner_rows = [row for row in winners if row is not None]
-    if ctx.verdicts is not None:
-        correct = sum(ctx.verdicts[row].passed for row in winner_rows)
-    elif winner_rows:  # grade one representative per group: same outputs on every input, same verdict
+    verdicts = ctx.verdicts
+    if verdicts is None:
         import lcb_eval
-        verdicts = lcb_eval.grade_many([ctx.problems[r] for r in winner_rows],
-                                       [ctx.texts[r] for r in winner_rows], timeout_s=opts.timeout_s)
-        correct = sum(v.passed for v in verdicts)
-    else:
-        correct = 0
-    n_groups = max(len(winners), 1)
+        verdicts = lcb_eval.grade_many(ctx.problems, ctx.texts, timeout_s=opts.timeout_s)
+    passed = torch.tensor([float(v.passed) for v in verdicts])                  # (B,)
+    correct = sum(verdicts[row].passed for row in winners if row is not None)
     info = {
-        "reward/majority_correct": correct / n_groups,
+        "reward/majority_label_acc": correct / max(len(winners), 1),
+        "reward/majority_reward_acc": (rewards == passed).float().mean().item() if len(signatures) else 0.0,
         "reward/majority_size": rewards.sum().item() / max(len(signatures), 1),
         "reward/majority_error_frac": sum(sig is None for sig in signatures) / max(len(signatures), 1),
     }

@@ -8,8 +8,8 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
   2. score       With the sampling policy and no gradient, compute the per-token signals of every completion
                  under logits / T (model.score): log-prob lp_old, entropy, self-certainty, probability
                  disparity. lp_old is the "old policy" of the ratio below. The reward r_i comes from
-                 rewards.compute_rewards(--reward). Every completion is also graded against its tests, whatever
-                 the reward, so `train/pass_rate` shows the true accuracy of intrinsic runs.
+                 rewards.compute_rewards(--reward). Every completion is also graded against its tests,
+                 whatever the reward, so `train/pass_rate` shows the true accuracy of intrinsic runs.
   3. advantage   A_i = (r_i - mean_g r) / (std_g r + 1e-6), std unbiased, per group of N (`--no-std-norm`:
                  A_i = r_i - mean_g r, Dr. GRPO). Every token of completion i gets A_i.
   4. update      `--ppo-epochs` (E) passes over the rollout, each split into shuffled minibatches of
@@ -23,28 +23,43 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
                              against the frozen initial policy)
                  aggregated by `--loss-agg`: token-mean (sum over the minibatch's tokens / their count),
                  seq-mean-token-mean (mean over sequences of each sequence's token mean), or
-                 seq-mean-token-sum-norm (sum / (rows x max_new_tokens), Dr. GRPO). Then the gradient norm is
-                 clipped to `--grad-clip`. The learning rate rises linearly over `--warmup-steps` training
+                 seq-mean-token-sum-norm (sum / (rows x max_new_tokens), Dr. GRPO). Then the gradient norm
+                 is clipped to `--grad-clip`. The learning rate rises linearly over `--warmup-steps` training
                  steps, then stays constant. With E = 1 and one minibatch the ratio is 1 and this is the
                  on-policy policy gradient.
-  5. log         One flat dict per step (names in DESIGN.md, "Metrics") appended to RUN/metrics.jsonl, and one
-                 group of full completions per step to RUN/samples.jsonl.
+  5. log         One flat dict per step (names in DESIGN.md, "Metrics") appended to RUN/metrics.jsonl (mirrored
+                 to TensorBoard / W&B with `--report-to`), one group of full completions to RUN/samples.jsonl.
   6. eval        Every `--eval-every` steps (and before the first step): lcb_eval.evaluate on `--val-data`
                  with `--eval-n` samples at `--eval-temperature`; report in RUN/eval/step-K.json.
   7. checkpoint  Every `--save-every` steps and at the end: RUN/ckpt-K (safetensors weights, optimizer, step),
                  written to a temporary directory and renamed, so a kill never leaves a corrupt checkpoint.
 
+The variants (DESIGN.md, "GRPO variants"; each off by default, its formula a function next to policy_loss):
+  --dynamic-sampling         DAPO: drop the groups whose rewards are all equal and sample further prompts (at
+                             most --max-resample-rounds rounds); dropped groups top up a step left short
+  --overlong-buffer L        DAPO: r += F x clamp((max_new_tokens - L - |y|) / L, -1, 0), F = --overlong-penalty
+  --mask-truncated           completions cut at --max-new-tokens without EOS get loss mask 0 (still in metrics)
+  --importance-level sequence  GSPO: s_i = exp(mean_t (lp_t - lp_old_t)) clipped to [1 - 3e-4, 1 + 4e-4] by
+                             default, no dual clip, one loss per sequence, sequences averaged
+  --scale-rewards batch|none A divided by the std of the whole rollout's rewards, or not at all (--no-std-norm)
+  --entropy-coef C           loss -= C x the token-mean entropy (of logits / T) of the current policy
+  --length-penalty-min L     the study's short-response penalty: r -= alpha x max(0, L - |y|) / L, per completion
+  --lora-rank r              y = W x + (alpha / r) B A x on --lora-targets, W frozen (lora.py); the KL reference
+                             is the model with its adapters off; checkpoints hold the merged weights
+
 Choices a paper leaves open, as implemented: the signals use logits / T (`--signal-temperature raw` uses the
 raw logits); intrinsic rewards are means over tokens (`--reward-reduce sum` for the sum); minibatches count
 completions, not prompts; randomness comes from seeds derived from (--seed, step), so `--resume` continues a
 killed run with the same metrics as an uninterrupted one. Under torchrun each rank rolls out whole groups of its
-share of the prompts and the update equals one process's update on the union (DDP, or FSDP2 with --fsdp).
+share of the prompts and the update equals one process's update on the union (DDP, or FSDP2 with --fsdp;
+distributed.py). The run directory's files are written by rundir.py.
 
 Run:
   python train_grpo.py --reward entropy                  # embedded SmolLM2-135M on the embedded problems, CPU
   python train_grpo.py --reward verifiable --steps 100 --out runs/rlvr
   python train_grpo.py --resume runs/rlvr                # continue a killed run
   python train_grpo.py --reward verifiable --init-from runs/entropy/ckpt-20   # RLIF -> RLVR
+  python train_grpo.py --reward verifiable --dynamic-sampling --clip-high 0.28 --overlong-buffer 64   # DAPO-like
   torchrun --nproc_per_node=4 train_grpo.py --reward verifiable --prompts-per-step 64 --group-size 16
 """
 from __future__ import annotations
@@ -52,10 +67,9 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import importlib.util
 import json
-import os
 import random
-import shutil
 import sys
 import time
 import typing
@@ -64,8 +78,12 @@ from pathlib import Path
 
 import torch
 
+import distributed as D
+import lora as L
 import model as M
 import rewards as R
+import rundir
+from distributed import Dist, unwrap
 
 
 def flag(default, help: str):
@@ -99,15 +117,29 @@ class Config:
     warmup_steps: int = flag(2, "steps of linear learning-rate warm-up")
     weight_decay: float = flag(0.1, "AdamW weight decay")
     grad_clip: float = flag(1.0, "gradient-norm clip")
-    clip_low: float = flag(0.2, "ratio clip below: 1 - clip_low")
-    clip_high: float = flag(0.2, "ratio clip above: 1 + clip_high")
+    clip_low: float | None = flag(None, "ratio clip below: 1 - clip_low (default 0.2; 3e-4 with GSPO)")
+    clip_high: float | None = flag(None, "ratio clip above: 1 + clip_high (default 0.2; 4e-4 with GSPO)")
     dual_clip: float = flag(3.0, "dual-clip constant c for negative advantages (loss <= -c A)")
     kl_beta: float = flag(0.0, "weight of the k3 KL to the initial policy (0: no reference model)")
     ppo_epochs: int = flag(1, "passes over each rollout (E)")
     minibatch_size: int | None = flag(None, "completions per optimizer step (default: the whole rollout)")
     micro_batch_size: int = flag(4, "completions per forward/backward (memory only; gradients accumulate)")
-    loss_agg: str = flag("token-mean", "token-mean | seq-mean-token-mean | seq-mean-token-sum-norm")
-    no_std_norm: bool = flag(False, "advantage r - mean instead of (r - mean) / std (Dr. GRPO)")
+    loss_agg: str | None = flag(None, "token-mean (default) | seq-mean-token-mean (GSPO's) | seq-mean-token-sum-norm")
+    no_std_norm: bool = flag(False, "alias of --scale-rewards none (Dr. GRPO)")
+    # ---- GRPO variants (DESIGN.md, "GRPO variants"); every default keeps the algorithm above
+    dynamic_sampling: bool = flag(False, "DAPO: keep only groups whose rewards differ, resample prompts to refill")
+    max_resample_rounds: int = flag(3, "dynamic sampling: resampling rounds before topping up with dropped groups")
+    overlong_buffer: int = flag(0, "DAPO soft overlong punishment over the last L tokens (0: off)")
+    overlong_penalty: float = flag(1.0, "soft overlong punishment: r += F x R_len, R_len in [-1, 0]")
+    mask_truncated: bool = flag(False, "completions cut at --max-new-tokens without EOS get no loss (still logged)")
+    importance_level: str = flag("token", "token: a ratio per token; sequence: GSPO's sequence ratio")
+    scale_rewards: str = flag("group", "advantage / group std (group), / rollout std (batch), or not (none)")
+    entropy_coef: float = flag(0.0, "entropy bonus: loss -= C x token-mean entropy of the current policy")
+    length_penalty_min: int = flag(0, "short-response penalty: r -= alpha x max(0, L - |y|) / L (0: off)")
+    length_penalty_alpha: float = flag(1.0, "short-response penalty weight alpha")
+    lora_rank: int = flag(0, "LoRA rank r on the decoder's linear layers, base frozen (0: full fine-tuning)")
+    lora_alpha: float = flag(16.0, "LoRA: the update is (alpha / r) B A")
+    lora_targets: str = flag(",".join(L.DEFAULT_TARGETS), "LoRA: names of the decoder linear layers to adapt")
     # ---- evaluation, checkpoints, run
     eval_every: int = flag(10, "evaluate every k steps (0: never)")
     eval_n: int = flag(4, "samples per validation problem")
@@ -127,9 +159,24 @@ class Config:
     grad_checkpointing: bool = flag(False, "recompute activations in backward: less memory, ~30% slower")
     fsdp: bool = flag(False, "under torchrun: shard parameters, gradients and optimizer state (FSDP2) "
                              "instead of replicating them (DDP)")
+    report_to: tuple[str, ...] = flag(("none",), "also send the metrics to: none, tensorboard, wandb (several)")
+
+    def __post_init__(self):
+        """Defaults that depend on another flag, resolved here so that config.json holds what ran."""
+        gspo = self.importance_level == "sequence"  # GSPO's own clip range (Zheng et al. 2025) and aggregation
+        self.clip_low = (3e-4 if gspo else 0.2) if self.clip_low is None else self.clip_low
+        self.clip_high = (4e-4 if gspo else 0.2) if self.clip_high is None else self.clip_high
+        self.loss_agg = self.loss_agg or ("seq-mean-token-mean" if gspo else "token-mean")
+        if self.no_std_norm and self.scale_rewards == "group":  # the alias
+            self.scale_rewards = "none"
+        names = [self.report_to] if isinstance(self.report_to, str) else self.report_to
+        self.report_to = tuple(part for name in names for part in name.split(",") if part)
 
 
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+IMPORTANCE_LEVELS = ("token", "sequence")
+REWARD_SCALINGS = ("group", "batch", "none")
+REPORTERS = ("none", "tensorboard", "wandb")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -143,6 +190,8 @@ def parse_config(argv=None) -> Config:
         name = "--" + f.name.replace("_", "-")
         if hints[f.name] is bool:
             parser.add_argument(name, action="store_true", help=f.metadata["help"])
+        elif typing.get_origin(hints[f.name]) is tuple:
+            parser.add_argument(name, nargs="+", default=f.default, help=f.metadata["help"])
         else:
             kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
             parser.add_argument(name, type=kind, default=f.default, help=f.metadata["help"])
@@ -172,8 +221,9 @@ def validate(cfg: Config) -> None:
             problems.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if cfg.eval_limit is not None and cfg.eval_limit < 1:
         problems.append(f"--eval-limit must be >= 1, got {cfg.eval_limit}")
-    if cfg.group_size == 1 and not cfg.no_std_norm:
-        problems.append("--group-size 1 has no group std to normalise by: use a larger group or --no-std-norm")
+    if cfg.group_size == 1 and cfg.scale_rewards == "group":
+        problems.append("--group-size 1 has no group std to normalise by: use a larger group or "
+                        "--scale-rewards none (--no-std-norm)")
     if cfg.minibatch_size is not None and not 1 <= cfg.minibatch_size <= rollout:
         problems.append(f"--minibatch-size {cfg.minibatch_size} must be between 1 and the rollout size "
                         f"{rollout} (prompts-per-step x group-size)")
@@ -191,17 +241,49 @@ def validate(cfg: Config) -> None:
         spec = getattr(cfg, name)
         if spec.endswith((".jsonl", ".json")) and not Path(spec).exists():
             problems.append(f"--{name.replace('_', '-')} {spec}: the file does not exist")
-    if cfg.resume and last_checkpoint(Path(cfg.resume)) is None:
+    if cfg.resume and rundir.last_checkpoint(Path(cfg.resume)) is None:
         problems.append(f"--resume {cfg.resume}: no finished checkpoint (ckpt-K/state.json) there; start the run "
                         f"again with --out {cfg.resume}")
     if cfg.precision is not None and cfg.precision not in M.PRECISIONS:
         problems.append(f"--precision {cfg.precision!r} is not one of: {', '.join(M.PRECISIONS)}")
+    problems += validate_variants(cfg)
     if problems:
         raise M.UserError("; ".join(problems))
 
 
+def validate_variants(cfg: Config) -> list[str]:
+    """The GRPO variants' flags: values, and combinations the implementation does not define."""
+    problems = []
+    for name, valid in (("importance_level", IMPORTANCE_LEVELS), ("scale_rewards", REWARD_SCALINGS)):
+        if getattr(cfg, name) not in valid:
+            problems.append(f"--{name.replace('_', '-')} {getattr(cfg, name)!r} is not one of: {', '.join(valid)}")
+    if cfg.importance_level == "sequence" and cfg.loss_agg != "seq-mean-token-mean":
+        problems.append(f"--importance-level sequence (GSPO) has one loss per sequence and averages sequences; "
+                        f"--loss-agg {cfg.loss_agg} is not defined for it (use seq-mean-token-mean, its default)")
+    if cfg.no_std_norm and cfg.scale_rewards != "none":
+        problems.append(f"--no-std-norm is --scale-rewards none; it contradicts --scale-rewards {cfg.scale_rewards}")
+    if cfg.dynamic_sampling and cfg.group_size == 1:
+        problems.append("--dynamic-sampling keeps groups whose rewards differ: a group of 1 never does")
+    if min(cfg.max_resample_rounds, cfg.length_penalty_min, cfg.lora_rank, cfg.overlong_penalty,
+           cfg.length_penalty_alpha) < 0 or cfg.lora_alpha <= 0:
+        problems.append("--max-resample-rounds, --length-penalty-min/-alpha, --lora-rank, --overlong-penalty must be "
+                        ">= 0 and --lora-alpha > 0")
+    if not 0 <= cfg.overlong_buffer <= cfg.max_new_tokens:
+        problems.append(f"--overlong-buffer must be between 0 and --max-new-tokens ({cfg.max_new_tokens})")
+    if cfg.lora_rank and cfg.fsdp:
+        problems.append("--lora-rank with --fsdp is not supported (LoRA runs under DDP or in one process)")
+    if cfg.lora_rank and not [t for t in cfg.lora_targets.split(",") if t]:
+        problems.append("--lora-targets names no layer")
+    for name in cfg.report_to:
+        if name not in REPORTERS:
+            problems.append(f"--report-to {name!r} is not one of: {', '.join(REPORTERS)}")
+        elif name != "none" and importlib.util.find_spec(name) is None:  # wandb is optional, never required
+            problems.append(f"--report-to {name}: the {name} package is not installed (pip install {name})")
+    return problems
+
+
 # ----------------------------------------------------------------------------------------------------------
-# Algorithm: rollout, score, advantage
+# Algorithm: rollout and score (with --dynamic-sampling, filtered and refilled)
 
 @dataclass
 class Rollout:
@@ -209,10 +291,11 @@ class Rollout:
     samples: M.Samples
     problems: list                  # one lcb_eval.Problem per row
     signals: dict[str, torch.Tensor]  # (B, T) each: logprob (= lp_old), entropy, self_certainty, prob_disparity
-    rewards: torch.Tensor           # (B,)
-    advantages: torch.Tensor        # (B,)
+    rewards: torch.Tensor           # (B,) with the length terms (--overlong-buffer, --length-penalty-min)
+    advantages: torch.Tensor | None  # (B,) set by the advantage phase
     passed: torch.Tensor            # (B,) 1.0 when the completion passes every test
     reward_info: dict
+    loss_mask: torch.Tensor | None = None  # (B, T) completion mask, rows cut without EOS zeroed by --mask-truncated
 
 
 def step_problems(train_set: list, cfg: Config, step: int) -> list:
@@ -232,11 +315,14 @@ def sampling_seed(cfg: Config, step: int) -> int:
     return (cfg.seed * 2_000_029 + step + 7_777) % 2**63
 
 
-def rollout(policy, tokenizer, problems: list, cfg: Config, step: int) -> Rollout:
+def rollout(policy, tokenizer, problems: list, cfg: Config, step: int, draw: int = 0) -> Rollout:
+    """Sample, score and reward N completions of each problem. draw > 0: a resampling round of the same step
+    (--dynamic-sampling), with a sampler seed and a random-reward seed of its own."""
     import lcb_eval
     prompts = [lcb_eval.build_prompt(p, tokenizer) for p in problems]
     samples = M.sample(policy, tokenizer, prompts, n=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
-                       temperature=cfg.temperature, top_p=cfg.top_p, seed=sampling_seed(cfg, step))
+                       temperature=cfg.temperature, top_p=cfg.top_p,
+                       seed=(sampling_seed(cfg, step) + draw * 2**40) % 2**63)
     rows = [p for p in problems for _ in range(cfg.group_size)]
     # Signals from the sampling policy before any update: these are lp_old and the intrinsic rewards' inputs.
     # The sampler recorded them while drawing, from the same weights and logits / T, so by default no second
@@ -252,35 +338,104 @@ def rollout(policy, tokenizer, problems: list, cfg: Config, step: int) -> Rollou
         signals = {**raw, "logprob": signals["logprob"]}
     verdicts = lcb_eval.grade_many(rows, samples.texts)
     ctx = R.RewardContext(signals=signals, mask=samples.completion_mask, texts=samples.texts, problems=rows,
-                          group_size=cfg.group_size, step=step, seed=cfg.seed, verdicts=verdicts)
+                          group_size=cfg.group_size, step=step, seed=cfg.seed + draw * 2**20, verdicts=verdicts)
     options = dict(reduce=cfg.reward_reduce, signal_temperature=cfg.signal_temperature,
                    fraction=cfg.verifiable_fraction, intrinsic=cfg.hybrid_intrinsic,
                    switch_step=cfg.hybrid_switch_step, mix_alpha=cfg.hybrid_mix_alpha)
     rewards, info = R.compute_rewards(cfg.reward, ctx, **options)                       # (B,)
-    advantages = R.group_advantages(rewards, cfg.group_size, std_norm=not cfg.no_std_norm)  # (B,)
+    lengths = samples.lengths.float()                                                   # (B,)
+    if cfg.overlong_buffer:
+        overlong = cfg.overlong_penalty * overlong_reward(lengths, cfg.max_new_tokens, cfg.overlong_buffer)  # (B,)
+        rewards, info = rewards + overlong, {**info, "reward/overlong_penalty": float(overlong.mean())}
+    if cfg.length_penalty_min:
+        short = cfg.length_penalty_alpha * short_response_penalty(lengths, cfg.length_penalty_min)  # (B,)
+        rewards, info = rewards - short, {**info, "reward/length_penalty": float(short.mean())}
     passed = torch.tensor([float(v.passed) for v in verdicts])                          # (B,)
-    return Rollout(samples, rows, signals, rewards, advantages, passed, info)
+    loss_mask = samples.completion_mask.clone()                                         # (B, T)
+    if cfg.mask_truncated:
+        loss_mask[~samples.stopped] = 0                                                 # cut at max_new_tokens
+    return Rollout(samples, rows, signals, rewards, None, passed, info, loss_mask)
+
+
+def collect_rollout(policy, tokenizer, train_set: list, problems: list, cfg: Config, step: int,
+                    rank: int = 0) -> tuple[Rollout, dict]:
+    """The step's rollout. With --dynamic-sampling, DAPO's filter (Yu et al. 2025, section 3.2): keep the groups
+    whose rewards are not all equal; while fewer than len(problems) are kept and rounds are left, sample as many
+    further problems as groups are missing (seeded, none twice in a step). When the budget runs out, the first
+    dropped groups (A = 0: no policy gradient) top the step up, so every step and rank has the same rows.
+    reward/* info is that of the step's own problems (the first round)."""
+    ro = rollout(policy, tokenizer, problems, cfg, step)
+    if not cfg.dynamic_sampling:
+        return ro, {}
+    wanted, n, info = len(problems), cfg.group_size, ro.reward_info
+    kept, dropped, drawn = [], [], list(problems)
+    for draw in range(1, cfg.max_resample_rounds + 2):
+        signal = groups_with_signal(ro.rewards, n)                                      # (G,)
+        kept += [(ro, g) for g in range(signal.numel()) if signal[g]]
+        dropped += [(ro, g) for g in range(signal.numel()) if not signal[g]]
+        if len(kept) >= wanted or draw > cfg.max_resample_rounds:
+            break
+        extra = resample_problems(train_set, drawn, wanted - len(kept), cfg, step, draw, rank)
+        if not extra:
+            break
+        drawn += extra
+        ro = rollout(policy, tokenizer, extra, cfg, step, draw)
+    ro = dataclasses.replace(take_groups((kept + dropped)[:wanted], n), reward_info=info)
+    return ro, {"train/kept_groups": min(len(kept), wanted), "train/resampled_prompts": len(drawn) - wanted}
+
+
+def resample_problems(train_set: list, drawn: list, count: int, cfg: Config, step: int, draw: int, rank: int) -> list:
+    """`count` problems for resampling round `draw` of step `step`: a seeded shuffle, skipping those drawn."""
+    seed = ((cfg.seed * 1_000_003 + step) * 1009 + draw) * 101 + rank
+    order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed))
+    seen = {id(p) for p in drawn}
+    return [train_set[i] for i in order.tolist() if id(train_set[i]) not in seen][:count]
+
+
+def take_groups(picks: list[tuple[Rollout, int]], n: int) -> Rollout:
+    """One Rollout of the picked groups [(rollout, group index)], re-padded to common widths (prompts on the left)."""
+    def part(get, left=False):  # the picked rows of each rollout (a list, or tensors padded to one width)
+        chunks = [None if get(ro) is None else get(ro)[g * n:(g + 1) * n] for ro, g in picks]
+        if chunks[0] is None or isinstance(chunks[0], list):
+            return None if chunks[0] is None else [x for chunk in chunks for x in chunk]
+        width = max(c.size(-1) for c in chunks)
+        pad = lambda c: (width - c.size(1), 0) if left else (0, width - c.size(1))  # noqa: E731
+        return torch.cat([torch.nn.functional.pad(c, pad(c)) if c.dim() == 2 else c for c in chunks])
+
+    s = M.Samples(*(part(lambda ro: getattr(ro.samples, f.name), f.name.startswith("prompt_"))
+                    for f in dataclasses.fields(M.Samples)))
+    signals = {k: part(lambda ro: ro.signals[k]) for k in picks[0][0].signals}
+    return Rollout(s, part(lambda ro: ro.problems), signals, part(lambda ro: ro.rewards), None,
+                   part(lambda ro: ro.passed), picks[0][0].reward_info, part(lambda ro: ro.loss_mask))
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Algorithm: the loss
+# Algorithm: the loss, and the variants' formulas (advantage scaling, reward shaping, GSPO ratio, DAPO filter)
 
-def policy_loss(logprobs, old_logprobs, advantages, mask, cfg: Config, ref_logprobs=None, n_rows=None, n_tokens=None):
+def policy_loss(logprobs, old_logprobs, advantages, mask, cfg: Config, ref_logprobs=None, n_rows=None, n_tokens=None,
+                entropy=None):
     """Clipped GRPO loss of one micro-batch, aggregated as --loss-agg over its minibatch.
 
-    logprobs, old_logprobs, ref_logprobs, mask: (b, T); advantages: (b,). n_rows / n_tokens: the size of the
-    whole minibatch (rows, real tokens), so micro-batch losses add up to the minibatch loss. Returns
-    (loss, stats) with stats summed over this micro-batch's tokens: clipped tokens, approx-KL, policy, KL.
+    logprobs, old_logprobs, ref_logprobs, mask, entropy: (b, T); advantages: (b,). n_rows / n_tokens: the size
+    of the whole minibatch (rows, real tokens), so micro-batch losses add up to the minibatch loss. Returns
+    (loss, stats) with stats summed over this micro-batch's tokens: clipped tokens, approx-KL, policy, KL,
+    entropy. --importance-level sequence (GSPO): the ratio of every token of row i is s_i (sequence_ratio), no
+    dual clip; the row's loss is then the same on each of its tokens, so seq-mean-token-mean averages
+    sequences. entropy (the current policy's H_t, with --entropy-coef): loss -= coef x sum_t H_t / n_tokens.
     """
     mask = mask.float()                                                     # (b, T)
     adv = advantages[:, None]                                               # (b, 1)
     log_ratio = logprobs - old_logprobs                                     # (b, T)
-    ratio = torch.exp(log_ratio)                                            # (b, T)
+    if cfg.importance_level == "sequence":
+        ratio = sequence_ratio(log_ratio, mask).expand_as(log_ratio)        # (b, T) s_i on every token of row i
+    else:
+        ratio = torch.exp(log_ratio)                                        # (b, T)
     unclipped = -adv * ratio                                                # (b, T)
     clipped = -adv * torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high)  # (b, T)
     per_token = torch.maximum(unclipped, clipped)                           # (b, T)
-    dual = torch.minimum(per_token, -cfg.dual_clip * adv)                   # (b, T) caps the loss when A < 0
-    per_token = torch.where(adv < 0, dual, per_token)                       # (b, T)
+    if cfg.importance_level == "token":
+        dual = torch.minimum(per_token, -cfg.dual_clip * adv)               # (b, T) caps the loss when A < 0
+        per_token = torch.where(adv < 0, dual, per_token)                   # (b, T)
     policy_part = per_token
     kl = torch.zeros_like(per_token)                                        # (b, T)
     if cfg.kl_beta > 0:
@@ -290,13 +445,62 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, cfg: Config, ref_logpr
     n_rows = n_rows or mask.size(0)
     n_tokens = n_tokens or mask.sum()
     loss = aggregate(per_token, mask, cfg.loss_agg, n_rows, n_tokens, cfg.max_new_tokens)  # ()
+    entropy_sum = 0.0
+    if entropy is not None:
+        entropy_sum = (entropy * mask).sum()                                # ()
+        loss = loss - cfg.entropy_coef * entropy_sum / n_tokens             # () bonus: token mean over the minibatch
     stats = {
         "clipped": ((unclipped < clipped).float() * mask).sum().item(),
         "approx_kl": (0.5 * log_ratio.detach() ** 2 * mask).sum().item(),
         "policy": aggregate(policy_part.detach(), mask, cfg.loss_agg, n_rows, n_tokens, cfg.max_new_tokens).item(),
         "kl": (kl.detach() * mask).sum().item(),
+        "entropy": float(entropy_sum.detach()) if entropy is not None else 0.0,
     }
     return loss, stats
+
+
+def sequence_ratio(log_ratio, mask):
+    """GSPO's importance ratio (Zheng et al. 2025): s_i = exp((1/|y_i|) sum_t M_t (lp_t - lp_old,t)), the
+    length-normalised sequence likelihood ratio. log_ratio, mask: (b, T) -> (b, 1)."""
+    lengths = mask.sum(-1, keepdim=True).clamp(min=1)                       # (b, 1)
+    return torch.exp((log_ratio * mask).sum(-1, keepdim=True) / lengths)   # (b, 1)
+
+
+def scaled_advantages(rewards, group_size: int, scale: str, rollout_std=None):
+    """--scale-rewards: A_i = (r_i - mean_g r) / D, one scalar per completion, every token of it gets A_i.
+        group  D = std_g r + 1e-6     the group's unbiased std (GRPO, the default)
+        batch  D = std r + 1e-6       the unbiased std over the whole rollout, every rank's rows (rollout_std)
+        none   D = 1                  (Dr. GRPO, Liu et al. 2025)
+    A group whose rewards are all equal gets exactly 0. rewards (B,) -> (B,)."""
+    if scale == "group":
+        return R.group_advantages(rewards, group_size)                      # (B,)
+    centred = R.group_advantages(rewards, group_size, std_norm=False)      # (B,) r - mean_g r
+    if scale == "batch":
+        rollout_std = rewards.float().std() if rollout_std is None else rollout_std
+        return centred / (rollout_std + 1e-6)                               # (B,)
+    return centred
+
+
+def overlong_reward(lengths, max_new_tokens: int, buffer: int):
+    """DAPO's soft overlong punishment (Yu et al. 2025, section 3.4), L_max = max_new_tokens, L_c = buffer:
+        R_len = 0 if |y| <= L_max - L_c;  ((L_max - L_c) - |y|) / L_c if L_max - L_c < |y| <= L_max;  -1 beyond.
+    The trainer adds --overlong-penalty x R_len to r. lengths (B,) -> (B,)."""
+    return ((max_new_tokens - buffer - lengths) / buffer).clamp(min=-1.0, max=0.0)  # (B,)
+
+
+def short_response_penalty(lengths, min_length: int):
+    """The study's short-response penalty (appendix G.4): max(0, L_min - |y|) / L_min, one scalar per completion;
+    the trainer subtracts --length-penalty-alpha x it from r before the advantage. The study's code broadcast
+    the score over tokens and summed, so its reward grew with length; here r stays one number per completion.
+    lengths (B,) -> (B,)."""
+    return (min_length - lengths).clamp(min=0) / min_length                 # (B,)
+
+
+def groups_with_signal(rewards, group_size: int):
+    """DAPO's dynamic-sampling filter: True for the groups whose rewards are not all equal (std_g r > 0).
+    rewards (B,) -> (G,) bool."""
+    grouped = rewards.view(-1, group_size)                                  # (G, N)
+    return (grouped != grouped[:, :1]).any(dim=1)                           # (G,)
 
 
 def aggregate(per_token, mask, mode: str, n_rows: int, n_tokens, max_new_tokens: int):
@@ -313,60 +517,64 @@ def aggregate(per_token, mask, mode: str, n_rows: int, n_tokens, max_new_tokens:
 # ----------------------------------------------------------------------------------------------------------
 # Algorithm: the update
 
-def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, dist: "Dist" = None) -> dict:
+def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, dist: Dist = None) -> dict:
     """E epochs over shuffled minibatches of the rollout; one optimizer step per minibatch.
 
     Under torchrun each rank holds rollout rows of its own; a minibatch is --minibatch-size rows in all,
     minibatch / world on each rank. The loss is normalised by the whole minibatch's token and row counts, and
     multiplied by world because DDP and FSDP average the ranks' gradients: the step equals one process's step
-    on the union of the rows.
+    on the union of the rows. reference None with kl_beta > 0: the policy with its LoRA adapters off.
     """
     dist = dist or Dist()
     s = ro.samples
+    mask = s.completion_mask if ro.loss_mask is None else ro.loss_mask     # (B, T) tokens that get a loss
     B, T = s.completion_ids.shape
     local_minibatch = (cfg.minibatch_size or B * dist.world) // dist.world
     ref_lp = None
     if cfg.kl_beta > 0:
         ref_lp = torch.zeros(B, T)                                          # (B, T)
-        with torch.no_grad():
+        with torch.no_grad(), L.adapters_off(unwrap(policy)) as base:
             for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths):
-                lp = micro_logprobs(reference, s, micro, cfg.temperature)   # (b, t) fp32 (from bf16 logits in bf16)
+                lp = micro_logprobs(base if reference is None else reference, s, micro, cfg.temperature)  # (b, t)
                 ref_lp[micro, :lp.size(1)] = lp
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
-    totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "tokens"), 0.0)
+    totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "entropy", "tokens"), 0.0)
     grad_norms = []
     policy.train()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=order_gen)
         for start in range(0, B, local_minibatch):
             rows = order[start:start + local_minibatch]
-            n_tokens = max(dist.all_sum([float(s.completion_mask[rows].sum())])[0], 1.0)
+            n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
             micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths)
             for i, micro in enumerate(micros):
                 with dist.no_sync(policy, last=i == len(micros) - 1), autocast(cfg, policy):
-                    lp = micro_logprobs(policy, s, micro, cfg.temperature)             # (b, t), t <= T, fp32
+                    if cfg.entropy_coef:
+                        lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature, entropy=True)  # (b, t) each
+                    else:
+                        lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature), None     # (b, t), t <= T
                     t = lp.size(1)
                     loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
-                                              s.completion_mask[micro, :t], cfg,
-                                              None if ref_lp is None else ref_lp[micro, :t],
-                                              len(rows) * dist.world, n_tokens)
+                                              mask[micro, :t], cfg, None if ref_lp is None else ref_lp[micro, :t],
+                                              len(rows) * dist.world, n_tokens, entropy)
                     (loss * dist.world).backward()
-                for k in ("clipped", "approx_kl", "kl", "policy"):
+                for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
                     totals[k] += stats[k]
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)  # frozen: no grad
             optimizer.step()
             grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
             totals["tokens"] += n_tokens / dist.world  # summed over ranks below
     policy.eval()
-    clipped, approx_kl, policy_sum, kl, tokens = dist.all_sum(
-        [totals["clipped"], totals["approx_kl"], totals["policy"], totals["kl"], totals["tokens"]])
+    clipped, approx_kl, policy_sum, kl, entropy_sum, tokens = dist.all_sum(
+        [totals["clipped"], totals["approx_kl"], totals["policy"], totals["kl"], totals["entropy"], totals["tokens"]])
     return {
         "loss/policy": policy_sum / len(grad_norms),
         "loss/kl": kl / tokens,
         "train/clip_frac": clipped / tokens,
         "train/approx_kl": approx_kl / tokens,
         "train/grad_norm": sum(grad_norms) / len(grad_norms),
+        **({"loss/entropy": entropy_sum / tokens} if cfg.entropy_coef else {}),
     }
 
 
@@ -395,8 +603,9 @@ def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch
     return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
 
 
-def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Differentiable log-probs (b, t) of the completions of rows `micro` (one prompt), t = their longest length.
+def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float, entropy: bool = False):
+    """Differentiable log-probs (b, t) of the completions of rows `micro` (one prompt), t = their longest length;
+    entropy=True: (log-probs, token entropies), both (b, t).
 
     Columns past the longest completion hold only padding and are not computed. With gradient checkpointing,
     HF turns the KV cache off in training, so the prompt is then forwarded once per row (completion_logprobs).
@@ -406,11 +615,11 @@ def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float)
     if getattr(unwrap(model), "is_activation_checkpointing", False) and model.training:
         ids = torch.cat([s.prompt_ids[micro], completions], 1)               # (b, P+t)
         mask = torch.cat([s.prompt_mask[micro], s.completion_mask[micro, :t]], 1)
-        return M.completion_logprobs(model, ids, mask, t, temperature=temperature)
+        return M.completion_logprobs(model, ids, mask, t, temperature=temperature, entropy=entropy)
     if not (s.prompt_ids[micro] == s.prompt_ids[micro[:1]]).all():
         raise ValueError(f"micro-batch rows {micro.tolist()} do not share one prompt (rows must be prompt-major groups)")
     prompt = s.prompt_ids[micro[0]][s.prompt_mask[micro[0]].bool()]           # (P,) without padding
-    return M.group_logprobs(model, prompt, completions, temperature=temperature)
+    return M.group_logprobs(model, prompt, completions, temperature=temperature, entropy=entropy)
 
 
 def learning_rate(cfg: Config, step: int) -> float:
@@ -420,8 +629,6 @@ def learning_rate(cfg: Config, step: int) -> float:
 
 # ----------------------------------------------------------------------------------------------------------
 # Metrics (every formula of metrics.jsonl is here or in rewards.text_metrics)
-
-
 
 def row_records(ro: Rollout) -> dict:
     """Per-completion numbers behind the step metrics: plain lists, so ranks can gather them."""
@@ -461,224 +668,12 @@ def step_metrics(rows: dict, reward_info: dict, cfg: Config) -> dict:
     }
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Plumbing: torch.distributed under torchrun. A single process (no torchrun) makes no collective call.
-
-@dataclass
-class Dist:
-    """Rank `rank` of `world` processes; Dist() is the single process."""
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_sum(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        import torch.distributed as td
-        total = torch.tensor(values, dtype=torch.float64, device=_collective_device())
-        td.all_reduce(total)
-        return total.tolist()
-
-    def gather(self, obj) -> list:
-        """Every rank's obj in rank order ([obj] in one process)."""
-        if self.world == 1:
-            return [obj]
-        import torch.distributed as td
-        out = [None] * self.world
-        td.all_gather_object(out, obj)
-        return out
-
-    def no_sync(self, policy, last: bool):
-        """Skip DDP's gradient all-reduce on all but the last micro-batch of a minibatch."""
-        import contextlib
-        if self.world > 1 and not last and hasattr(policy, "no_sync"):
-            return policy.no_sync()
-        return contextlib.nullcontext()
-
-
-def _collective_device() -> str:
-    import torch.distributed as td
-    return "cuda" if td.get_backend() == "nccl" else "cpu"
-
-
-def init_distributed(cfg: Config) -> Dist:
-    """Join the process group when launched by torchrun (nccl on GPUs, gloo on CPUs)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return Dist()
-    import torch.distributed as td
-    use_cuda = (cfg.device or M.default_device()).startswith("cuda")
-    if use_cuda:
-        local_rank = int(os.environ["LOCAL_RANK"])
-        torch.cuda.set_device(local_rank)
-        cfg.device = f"cuda:{local_rank}"
-    td.init_process_group("nccl" if use_cuda else "gloo")
-    dist = Dist(td.get_rank(), td.get_world_size())
-    if cfg.prompts_per_step % dist.world or (cfg.minibatch_size or 0) % dist.world:
-        raise SystemExit(f"error: --prompts-per-step and --minibatch-size must divide by the {dist.world} ranks")
-    return dist
-
-
-def wrap_for_training(policy, cfg: Config, dist: Dist):
-    """DDP (replicated weights, all-reduced gradients) or FSDP2 (sharded) under torchrun; as is otherwise."""
-    if dist.world == 1:
-        return policy
-    if cfg.fsdp:
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-        # bf16: gathered weights (and so sampling and the update's matmuls) in bf16, shards and reductions fp32
-        mp = {"mp_policy": MixedPrecisionPolicy(torch.bfloat16, torch.float32)} if cfg.precision == "bf16" else {}
-        for layer in policy.get_decoder().layers:
-            fully_shard(layer, **mp)
-        fully_shard(policy, **mp)
-        with torch.no_grad():  # FSDP initialises on the first forward, which must go through the root
-            policy(input_ids=torch.zeros(1, 1, dtype=torch.long, device=policy.device))
-        policy.reshard()  # the root keeps its gathered weights after a forward; the optimizer needs the shards
-        return policy
-    from torch.nn.parallel import DistributedDataParallel
-    return DistributedDataParallel(policy)
-
-
-def unwrap(policy):
-    """The HF model inside a DDP wrapper (an FSDP2 model is its own module)."""
-    return getattr(policy, "module", policy)
-
-
-class full_weights:
-    """Context: FSDP2 parameters gathered, so sampling and scoring can call submodules directly."""
-
-    def __init__(self, policy):
-        from torch.distributed.fsdp import FSDPModule
-        self.modules = [m for m in policy.modules() if isinstance(m, FSDPModule)]
-
-    def __enter__(self):
-        for m in self.modules:
-            m.unshard()
-
-    def __exit__(self, *exc):
-        for m in self.modules:
-            m.reshard()
-
-
-def state_dicts(policy, optimizer, dist: Dist) -> tuple[dict, dict]:
-    """Full (unsharded) model and optimizer state, keyed by parameter name, on every rank's CPU."""
-    if dist.world == 1:
-        return policy.state_dict(), optimizer.state_dict()
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-    return get_state_dict(policy, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-
-
-def load_optimizer(policy, optimizer, state: dict, cfg: Config) -> None:
-    """Load a checkpoint's optimizer state, whichever world size wrote it.
-
-    One process or DDP writes and reads states indexed by parameter position (torch's own format); FSDP reads
-    and writes them keyed by parameter name, so each format is converted to the other where needed.
-    """
-    names = [n for n, _ in unwrap(policy).named_parameters()]
-    keyed_by_name = any(isinstance(k, str) for k in state["state"])
-    if cfg.fsdp and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-        if not keyed_by_name:
-            state = _rekey(state, lambda i: names[i])
-        set_optimizer_state_dict(policy, optimizer, state, options=StateDictOptions(full_state_dict=True))
-        return
-    if keyed_by_name:
-        position = {n: i for i, n in enumerate(names)}
-        state = _rekey(state, lambda name: position[name])
-    optimizer.load_state_dict(state)
-
-
-def _rekey(state: dict, key) -> dict:
-    return {"state": {key(k): v for k, v in state["state"].items()},
-            "param_groups": [{**g, "params": [key(p) for p in g["params"]]} for g in state["param_groups"]]}
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Plumbing: run directory, checkpoints, evaluation
-
-def run_dir(cfg: Config) -> Path:
-    if cfg.resume:
-        return Path(cfg.resume)
-    return Path(cfg.out or f"runs/{cfg.reward}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def last_checkpoint(run: Path) -> Path | None:
-    done = [p for p in run.glob("ckpt-*") if (p / "state.json").exists() and p.name[5:].isdigit()]
-    return max(done, key=lambda p: int(p.name[5:]), default=None)
-
-
-def save_checkpoint(run: Path, step: int, policy, tokenizer, optimizer, dist: Dist = None) -> Path:
-    """RUN/ckpt-<step>: weights (safetensors, loadable by load_model), tokenizer, optimizer, RNG states, step.
-
-    Written into a temporary directory and renamed: a kill leaves either the old or the new checkpoint,
-    never half of one. state.json is written last and marks the checkpoint as complete. Under torchrun every
-    rank takes part in gathering the full state; rank 0 writes it, so it loads on any world size.
-    """
-    dist = dist or Dist()
-    model_state, optimizer_state = state_dicts(policy, optimizer, dist)
-    final = run / f"ckpt-{step}"
-    if not dist.main:
-        return final
-    tmp = run / f".ckpt-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    unwrap(policy).save_pretrained(tmp, state_dict=model_state, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    torch.save(optimizer_state, tmp / "optimizer.pt")
-    # The loop draws its randomness from generators seeded by (--seed, step); the global states are saved
-    # too, for any code a user adds that draws from them.
-    torch.save({"torch": torch.get_rng_state(), "python": random.getstate()}, tmp / "rng.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step}))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final
-
-
-def load_weights(policy, checkpoint: Path) -> None:
-    from safetensors.torch import load_file
-    state = load_file(checkpoint / "model.safetensors", device=str(policy.device))
-    missing, unexpected = policy.load_state_dict(state, strict=False)
-    # Tied embeddings are saved once; anything else missing means the checkpoint is of another model.
-    missing = [k for k in missing if k != "lm_head.weight"]
-    if missing or unexpected:
-        raise SystemExit(f"error: {checkpoint} does not match --model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-
-
-def truncate_log(path: Path, last_step: int) -> None:
-    """Drop lines logged after the checkpoint we resume from, so metrics.jsonl has each step once."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("step", 0) <= last_step]
-    path.write_text("".join(line + "\n" for line in kept))
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def evaluate(policy, tokenizer, val_set: list, cfg: Config, run: Path, step: int, dist: Dist = None) -> dict:
-    """lcb_eval on the validation problems (split across ranks); eval/* metrics on rank 0, {} elsewhere."""
-    import lcb_eval
-    dist = dist or Dist()
-    problems = val_set[: cfg.eval_limit] if cfg.eval_limit else val_set
-    mine = problems[dist.rank::dist.world]
-    report = lcb_eval.evaluate(policy, tokenizer, mine, n=cfg.eval_n, temperature=cfg.eval_temperature,
-                               max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 7 + dist.rank,
-                               progress=dist.main)
-    if dist.world > 1:
-        records = [r for part in dist.gather(report["problems"]) for r in part]
-        report = {**lcb_eval.summarize(records, cfg.eval_n), "config": report["config"]}
-    if not dist.main:
+def eval_metrics(report: dict | None) -> dict:
+    """eval/avg@k, eval/pass@k, eval/response_length, and the text metrics split by correct / incorrect
+    ({} for ranks other than 0, which get no report)."""
+    if report is None:
         return {}
-    (run / "eval").mkdir(exist_ok=True)
-    (run / "eval" / f"step-{step}.json").write_text(json.dumps(report, indent=1))
-    return eval_metrics(report, cfg.eval_n)
-
-
-def eval_metrics(report: dict, k: int) -> dict:
-    """eval/avg@k, eval/pass@k, eval/response_length, and the text metrics split by correct / incorrect."""
+    k = report["config"]["n"]
     samples = [s for p in report["problems"] for s in p["samples"]]
     metrics = {f"eval/avg@{k}": report["avg"], f"eval/pass@{k}": report["pass_at_k"][str(k)],
                "eval/response_length": sum(s["tokens"] for s in samples) / max(len(samples), 1)}
@@ -687,15 +682,6 @@ def eval_metrics(report: dict, k: int) -> dict:
         for name, value in R.text_metrics(texts).items():
             metrics[f"eval/{name.split('/')[1]}_{label}"] = value
     return metrics
-
-
-def samples_record(ro: Rollout, step: int, tokenizer, group_size: int) -> dict:
-    """The first group of the step in full, for eyeballing."""
-    first = ro.samples.prompt_ids[0][ro.samples.prompt_mask[0].bool()]
-    return {"step": step, "question_id": ro.problems[0].question_id, "prompt": tokenizer.decode(first),
-            "completions": [{"text": ro.samples.texts[i], "reward": float(ro.rewards[i]),
-                             "advantage": float(ro.advantages[i]), "passed": bool(ro.passed[i])}
-                            for i in range(group_size)]}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -708,7 +694,7 @@ class Run:
     cfg: Config
     dist: Dist
     policy: torch.nn.Module     # DDP/FSDP-wrapped under torchrun
-    reference: torch.nn.Module | None
+    reference: torch.nn.Module | None  # None without KL, and under LoRA (the policy with its adapters off)
     tokenizer: object
     optimizer: torch.optim.Optimizer
     start: int                  # steps already done (resume)
@@ -720,14 +706,14 @@ class Run:
 
 def setup(cfg: Config) -> Run:
     """Run directory, model (+ reference), optimizer; resume state. Every rank runs this."""
-    run = run_dir(cfg)
+    run = rundir.run_dir(cfg)
     if cfg.resume:
         saved = json.loads((run / "config.json").read_text())
         saved.pop("dtype", None)  # runs from before --precision (whose bf16 trained pure bf16 weights)
         cfg = Config(**{**saved, "resume": cfg.resume})  # the run's own settings, its seed included
-    dist = init_distributed(cfg)
+    dist = D.init_distributed(cfg)
     cfg.precision = M.choose_precision(cfg.precision, cfg.device or M.default_device())
-    resume_from = last_checkpoint(run) if cfg.resume else None
+    resume_from = rundir.last_checkpoint(run) if cfg.resume else None
     if dist.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
@@ -737,28 +723,34 @@ def setup(cfg: Config) -> Run:
     # a bf16 copy for sampling, scoring and evaluation, refreshed after each update.
     policy, tokenizer = M.load_model(cfg.model, device=cfg.device, dtype=torch.float32)
     if cfg.init_from:
-        load_weights(policy, Path(cfg.init_from))
+        rundir.load_weights(policy, Path(cfg.init_from))
     bf16 = cfg.precision == "bf16"
     reference = None
-    if cfg.kl_beta > 0:  # the frozen initial policy (after --init-from), for the KL term; forward only
+    if cfg.kl_beta > 0 and not cfg.lora_rank:  # the frozen initial policy (after --init-from); forward only
         reference = M.bf16_copy(policy) if bf16 else copy.deepcopy(policy).requires_grad_(False)
-    if resume_from is not None:
-        load_weights(policy, resume_from)
+    # Under LoRA a checkpoint's model.safetensors is merged: the run resumes from the base and its adapters.
+    if resume_from is not None and not cfg.lora_rank:
+        rundir.load_weights(policy, resume_from)
+    if cfg.lora_rank:
+        L.add_adapters(policy, cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets.split(","))
+        if resume_from is not None:
+            L.load_adapters(policy, resume_from)
     sampler = M.bf16_copy(policy) if bf16 and not (cfg.fsdp and dist.world > 1) else None
     if cfg.grad_checkpointing:
         policy.gradient_checkpointing_enable()
-    policy = wrap_for_training(policy, cfg, dist)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    policy = D.wrap_for_training(policy, cfg, dist)
+    trainable = [p for p in policy.parameters() if p.requires_grad]  # every parameter, or the LoRA adapters
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume_from is not None:
-        load_optimizer(policy, optimizer, torch.load(resume_from / "optimizer.pt", map_location="cpu"), cfg)
+        D.load_optimizer(policy, optimizer, torch.load(resume_from / "optimizer.pt", map_location="cpu"), cfg)
         start = json.loads((resume_from / "state.json").read_text())["step"]
         rng = torch.load(resume_from / "rng.pt", weights_only=False)
         torch.set_rng_state(rng["torch"])
         random.setstate(rng["python"])
     if dist.main:
-        truncate_log(run / "metrics.jsonl", start)
-        truncate_log(run / "samples.jsonl", start)
+        rundir.truncate_log(run / "metrics.jsonl", start)
+        rundir.truncate_log(run / "samples.jsonl", start)
     return Run(run, cfg, dist, policy, reference, tokenizer, optimizer, start, sampler)
 
 
@@ -769,29 +761,36 @@ def train(cfg: Config) -> Path:
     cfg = r.cfg
     train_set, val_set = lcb_eval.load_problems(cfg.data), lcb_eval.load_problems(cfg.val_data)
     log = r.dist.main
+    mirrors = rundir.Mirrors(cfg, r.dir) if log else None
     if log:
+        trained = sum(p.numel() for p in r.policy.parameters() if p.requires_grad)
         print(f"run directory: {r.dir}  ({len(train_set)} training, {len(val_set)} validation problems; "
-              f"reward {cfg.reward}; {cfg.prompts_per_step}x{cfg.group_size} completions per step"
-              f"{f'; {r.dist.world} ranks' if r.dist.world > 1 else ''})")
+              f"reward {cfg.reward}; {cfg.prompts_per_step}x{cfg.group_size} completions per step; "
+              f"{trained:,} trained parameters{f'; {r.dist.world} ranks' if r.dist.world > 1 else ''})")
     if r.start == 0 and cfg.eval_every and not cfg.skip_first_eval:
-        with _sampling_weights(r):
-            metrics = evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, 0, r.dist)
+        with D.sampling_weights(r.policy, cfg, r.dist):
+            metrics = eval_metrics(rundir.evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, 0, r.dist))
         if log:
-            append_jsonl(r.dir / "metrics.jsonl", {"step": 0, **metrics})
+            rundir.append_jsonl(r.dir / "metrics.jsonl", {"step": 0, **metrics})
+            mirrors.log(0, metrics)
     bar = tqdm(range(r.start, cfg.steps), initial=r.start, total=cfg.steps, desc="grpo", file=sys.stdout,
                disable=not log)
     for step in bar:
         metrics = train_step(r, train_set, step)
         done = step + 1
         if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
-            with _sampling_weights(r):
-                metrics.update(evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, done, r.dist))
+            with D.sampling_weights(r.policy, cfg, r.dist):
+                report = rundir.evaluate(r.sampling_model(), r.tokenizer, val_set, cfg, r.dir, done, r.dist)
+            metrics.update(eval_metrics(report))
         if log:
-            append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
-            bar.write(compact_line(done, metrics))
+            rundir.append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
+            mirrors.log(done, metrics)
+            bar.write(rundir.compact_line(done, metrics))
         if done % cfg.save_every == 0 or done == cfg.steps:
-            save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist)
+            lora_scale = cfg.lora_alpha / cfg.lora_rank if cfg.lora_rank else None  # checkpoints merge LoRA
+            rundir.save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist, lora_scale)
     if log:
+        mirrors.close()
         print(f"done: metrics in {r.dir / 'metrics.jsonl'}, checkpoints in {r.dir}/ckpt-*")
     if r.dist.world > 1:
         import torch.distributed as td
@@ -799,42 +798,38 @@ def train(cfg: Config) -> Path:
     return r.dir
 
 
-def _sampling_weights(r: Run):
-    """Sampling and scoring call the model's submodules directly: FSDP must gather its shards first."""
-    import contextlib
-    return full_weights(r.policy) if r.cfg.fsdp and r.dist.world > 1 else contextlib.nullcontext()
-
-
 def train_step(r: Run, train_set: list, step: int) -> dict:
     """One GRPO step: rollout -> score -> advantage -> update; returns its metrics (all ranks' rows)."""
     cfg, dist = r.cfg, r.dist
     t0 = time.perf_counter()
+    # rollout and score (with --dynamic-sampling: filtered groups, refilled)
     problems = step_problems(train_set, cfg, step)[dist.rank::dist.world]  # whole groups stay on one rank
-    with _sampling_weights(r):
-        ro = rollout(r.sampling_model(), r.tokenizer, problems, cfg, step)
+    with D.sampling_weights(r.policy, cfg, dist):
+        ro, sampling_info = collect_rollout(r.sampling_model(), r.tokenizer, train_set, problems, cfg, step, dist.rank)
+    # advantage (--scale-rewards batch: the std of every rank's rewards)
+    rollout_std = None
+    if cfg.scale_rewards == "batch":
+        rollout_std = torch.tensor([x for part in dist.gather(ro.rewards.tolist()) for x in part]).std()
+    ro = dataclasses.replace(ro, advantages=scaled_advantages(ro.rewards, cfg.group_size, cfg.scale_rewards,
+                                                              rollout_std))
     t1 = time.perf_counter()
+    # update
     for group in r.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, step)
     losses = update(r.policy, r.reference, r.optimizer, ro, cfg, step, dist)
     if r.sampler is not None:
         M.copy_weights(unwrap(r.policy), r.sampler)  # the bf16 sampling copy follows the fp32 master weights
     t2 = time.perf_counter()
-    parts = dist.gather((row_records(ro), ro.reward_info))
-    rows = {k: [v for part, _ in parts for v in part[k]] for k in parts[0][0]}
-    reward_info = {k: sum(info[k] for _, info in parts) / len(parts) for k in parts[0][1]}
+    # metrics of every rank's rows
+    parts = dist.gather((row_records(ro), ro.reward_info, sampling_info))
+    rows = {k: [v for part in parts for v in part[0][k]] for k in parts[0][0]}
+    reward_info = {k: sum(part[1][k] for part in parts) / len(parts) for k in parts[0][1]}
+    sampled = {k: sum(part[2][k] for part in parts) for k in parts[0][2]}  # counts: summed over ranks
     if dist.main:
-        append_jsonl(r.dir / "samples.jsonl", samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
+        rundir.append_jsonl(r.dir / "samples.jsonl", rundir.samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
     tokens = sum(rows["length"])
-    return {**step_metrics(rows, reward_info, cfg), **losses, "train/lr": learning_rate(cfg, step),
+    return {**step_metrics(rows, reward_info, cfg), **sampled, **losses, "train/lr": learning_rate(cfg, step),
             "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/tokens_per_s": tokens / (t1 - t0)}
-
-
-def compact_line(step: int, m: dict) -> str:
-    line = (f"step {step:4d} | reward {m['reward/mean']:+.3f} | pass {m['train/pass_rate']:.2f} | "
-            f"len {m['response/length_mean']:5.1f} | H {m['signal/token_entropy']:.3f} | "
-            f"SC {m['signal/self_certainty']:.2f} | {m['perf/rollout_s'] + m['perf/update_s']:.0f}s")
-    evals = [f"{k[5:]} {v:.3f}" for k, v in m.items() if k.startswith("eval/avg@")]
-    return line + (" | " + evals[0] if evals else "")
 
 
 def main(argv=None):

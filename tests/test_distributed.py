@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+import distributed as D
 import model as M
 import train_grpo as G
 from conftest import tiny_model
@@ -39,20 +40,26 @@ def fixed_rollout(rows: int = 8, prompt_len: int = 5, completion_len: int = 6) -
     return G.Rollout(samples, [None] * rows, {"logprob": old}, advantages, advantages, advantages, {})
 
 
-def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False) -> None:
+def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False, lora: bool = False) -> None:
     # SGD without clipping: the parameter change is proportional to the gradient, so a wrong scale shows
     # (Adam's first step and norm clipping would both hide it).
-    cfg = G.Config(micro_batch_size=2, lr=0.5, max_new_tokens=6, grad_clip=1e9, fsdp=fsdp)
+    cfg = G.Config(micro_batch_size=2, lr=0.5, max_new_tokens=6, grad_clip=1e9, fsdp=fsdp,
+                   lora_rank=4 if lora else 0, kl_beta=0.1 if lora else 0.0)
     policy = tiny_model()
-    optimizer_params = policy.parameters
-    dist = G.Dist()
+    if lora:  # adapters with B != 0 (so A has a gradient too) and a KL to the base: DDP over the adapters only
+        import lora as L
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for p in L.add_adapters(policy, 4, 8.0, L.DEFAULT_TARGETS)[1::2]:
+                p.normal_(0, 0.1)
+    optimizer_params = lambda: [p for p in policy.parameters() if p.requires_grad]  # noqa: E731
+    dist = D.Dist()
     ro = fixed_rollout()
     if world > 1:
         import torch.distributed as td
         td.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-        dist = G.Dist(rank, world)
-        policy = G.wrap_for_training(policy, cfg, dist)
-        optimizer_params = policy.parameters
+        dist = D.Dist(rank, world)
+        policy = D.wrap_for_training(policy, cfg, dist)
         share = slice(rank * 4, rank * 4 + 4)
         s = ro.samples
         ro = G.Rollout(M.Samples(s.prompt_ids[share], s.prompt_mask[share], s.completion_ids[share],
@@ -60,25 +67,26 @@ def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False) -
                        ro.problems[share], {"logprob": ro.signals["logprob"][share]}, ro.rewards[share],
                        ro.advantages[share], ro.passed[share], {})
     optimizer = torch.optim.SGD(optimizer_params(), lr=cfg.lr)
+    start = {k: v.clone() for k, v in policy.state_dict().items()} if world == 1 else None
     stats = G.update(policy, None, optimizer, ro, cfg, step=0, dist=dist)
-    params = G.state_dicts(policy, optimizer, dist)[0]  # gathered from the shards under FSDP
+    params = D.state_dicts(policy, optimizer, dist)[0]  # gathered from the shards under FSDP
     if rank == 0:
-        torch.save({"params": params, "stats": stats}, out)
+        torch.save({"params": params, "stats": stats, "start": start}, out)
     if world > 1:
         td.destroy_process_group()
 
 
-@pytest.mark.parametrize("fsdp", [False, True], ids=["ddp", "fsdp"])
-def test_two_rank_update_equals_one_process_on_the_union(tmp_path, fsdp):
+@pytest.mark.parametrize("fsdp, lora", [(False, False), (True, False), (False, True)], ids=["ddp", "fsdp", "ddp-lora"])
+def test_two_rank_update_equals_one_process_on_the_union(tmp_path, fsdp, lora):
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"
-    one_update(0, 1, 0, str(one))
-    mp.spawn(one_update, args=(2, free_port(), str(two), fsdp), nprocs=2, join=True)
+    one_update(0, 1, 0, str(one), lora=lora)
+    mp.spawn(one_update, args=(2, free_port(), str(two), fsdp, lora), nprocs=2, join=True)
     a, b = torch.load(one), torch.load(two)
     for name, value in a["params"].items():
         torch.testing.assert_close(b["params"][name], value, atol=1e-5, rtol=0, msg=name)
-    for key in ("loss/policy", "train/clip_frac", "train/approx_kl", "train/grad_norm"):
+    for key in ("loss/policy", "loss/kl", "train/clip_frac", "train/approx_kl", "train/grad_norm"):
         assert b["stats"][key] == pytest.approx(a["stats"][key], rel=1e-4, abs=1e-7), key
-    moved = sum(float((a["params"][n] - tiny_model().state_dict()[n]).abs().max()) for n in a["params"])
+    moved = sum(float((a["params"][n] - a["start"][n]).abs().max()) for n in a["params"])
     assert moved > 0
 
 

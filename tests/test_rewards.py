@@ -305,7 +305,8 @@ def test_majority_runs_programs_on_inputs_only(monkeypatch):
     got, info = compute_rewards("majority", ctx, workers=2)
     assert got.tolist() == [1, 1, 1, 0, 0, 1]
     assert sorted(calls) == sorted(["x*2", "x+x", "x**2"])  # "x*2" ran once for its three rows
-    assert info["reward/majority_correct"] == 1.0
+    assert info["reward/majority_label_acc"] == 1.0  # the winning behaviour D passes (every verdict passes here)
+    assert info["reward/majority_reward_acc"] == pytest.approx(4 / 6)  # rows 3, 4 get 0 but pass
     assert info["reward/majority_error_frac"] == pytest.approx(1 / 6)
 
 
@@ -346,14 +347,16 @@ CRASH = fenced("a, b = map(int, input().split())\nprint(a // 0)")
 def test_majority_with_real_programs():
     """Group 1: two correct programs (different code, same behaviour), one wrong, no code -> the correct pair
     wins. Group 2: three crashes and one wrong program -> the largest class is the errors, so the wrong program
-    is the majority (label-free!), and the logged majority_correct is 1/2."""
+    is the majority (label-free!): the logged label accuracy is 1/2. Reward accuracy: group 1 agrees with the
+    verdicts (1, 1, 0, 0) on all 4 rows, group 2 (verdicts all 0) on the 3 rows the wrong program did not win: 7/8."""
     pytest.importorskip("sandbox")
     problem = sum_problem()
     texts = [RIGHT, RIGHT_TOO, WRONG, "no code here", CRASH, CRASH, WRONG, CRASH]
     ctx = RewardContext(texts=texts, problems=[problem] * 8, group_size=4)
     got, info = compute_rewards("majority", ctx, timeout_s=5.0, workers=2)
     assert got.tolist() == [1, 1, 0, 0, 0, 0, 1, 0]
-    assert info["reward/majority_correct"] == 0.5
+    assert info["reward/majority_label_acc"] == 0.5
+    assert info["reward/majority_reward_acc"] == pytest.approx(7 / 8)
 
 
 def test_majority_with_real_functional_programs():
@@ -373,7 +376,8 @@ def test_majority_with_real_functional_programs():
     ctx = RewardContext(texts=texts, problems=[problem] * 3, group_size=3)
     got, info = compute_rewards("majority", ctx, workers=2)
     assert got.tolist() == [1, 1, 0]
-    assert info["reward/majority_correct"] == 1.0
+    assert info["reward/majority_label_acc"] == 1.0
+    assert info["reward/majority_reward_acc"] == 1.0
 
 
 def test_verifiable_with_real_programs():

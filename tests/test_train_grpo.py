@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import rewards as R
+import rundir
 import train_grpo as G
 
 
@@ -232,8 +233,9 @@ def test_two_steps_every_reward(reward, tiny_model_dir, tmp_path):
             "--out", str(run), *TINY])
     rows = read_metrics(run)
     assert [r["step"] for r in rows] == [0, 1, 2]  # step 0: the evaluation before training
+    extra = ["reward/majority_label_acc", "reward/majority_reward_acc"] if reward == "majority" else []  # TTRL's
     for row in rows[1:]:
-        for key in STEP_KEYS:
+        for key in STEP_KEYS + extra:
             assert key in row and row[key] == row[key] and abs(row[key]) != float("inf"), key
     assert "eval/avg@2" in rows[0] and "eval/avg@2" in rows[2]
     assert (run / "ckpt-2" / "model.safetensors").exists() and (run / "config.json").exists()
@@ -266,7 +268,7 @@ def test_init_from_loads_weights_not_optimizer(tiny_model_dir, tmp_path):
     import model as M
     policy, _ = M.load_model(cfg_b.model, device="cpu")
     before = {k: v.clone() for k, v in policy.state_dict().items()}
-    G.load_weights(policy, ckpt)
+    rundir.load_weights(policy, ckpt)
     trained = load_file(ckpt / "model.safetensors")
     changed = [k for k in trained if not torch.equal(before[k], trained[k])]
     assert changed, "training at lr 1e-2 should have moved some weights"
