@@ -5,9 +5,10 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
   1. rollout     Take the next `--prompts-per-step` problems (a seeded shuffle of the training set, reshuffled
                  each epoch) and sample `--group-size` (N) completions for each at temperature T and
                  `--top-p` with model.sample (prefill once per prompt, KV cache copied to the group).
-  2. score       With the sampling policy and no gradient, compute the per-token signals of every completion
-                 under logits / T (model.score): log-prob lp_old, entropy, self-certainty, probability
-                 disparity. lp_old is the "old policy" of the ratio below. The reward r_i comes from
+  2. score       The per-token signals of every completion under logits / T, recorded by the sampler from the
+                 log-softmax that drew each token (no second forward; `--rescore` recomputes them with
+                 model.score): log-prob lp_old, entropy, self-certainty, probability disparity. lp_old is
+                 the "old policy" of the ratio below. The reward r_i comes from
                  rewards.compute_rewards(--reward). Every completion is also graded against its tests,
                  whatever the reward, so `train/pass_rate` shows the true accuracy of intrinsic runs.
   3. advantage   A_i = (r_i - mean_g r) / (std_g r + 1e-6), std unbiased, per group of N (`--no-std-norm`:
@@ -52,10 +53,13 @@ raw logits); intrinsic rewards are means over tokens (`--reward-reduce sum` for 
 completions, not prompts; randomness comes from seeds derived from (--seed, step), so `--resume` continues a
 killed run with the same metrics as an uninterrupted one. Under torchrun each rank rolls out whole groups of its
 share of the prompts and the update equals one process's update on the union (DDP, or FSDP2 with --fsdp;
-distributed.py). The run directory's files are written by rundir.py.
+distributed.py). The run directory's files are written by rundir.py. `--precision bf16` keeps fp32 master weights
+and AdamW state: the update runs under bf16 autocast, sampling and evaluation use a bf16 copy refreshed after
+each update, and log-probs, signals and the loss are fp32 (DESIGN.md, "Precision"); the default is bf16 on CUDA
+and fp32 on CPUs without fast bf16 matmuls.
 
 Run:
-  python train_grpo.py --reward entropy                  # embedded SmolLM2-135M on the embedded problems, CPU
+  python train_grpo.py --reward entropy                  # embedded Qwen2.5-Coder-0.5B on the embedded problems
   python train_grpo.py --reward verifiable --steps 100 --out runs/rlvr
   python train_grpo.py --resume runs/rlvr                # continue a killed run
   python train_grpo.py --reward verifiable --init-from runs/entropy/ckpt-20   # RLIF -> RLVR
