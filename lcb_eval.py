@@ -484,6 +484,7 @@ def format_table(report: dict) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    import sandbox
     parser = argparse.ArgumentParser(description="Evaluate a model on LiveCodeBench-style problems (avg@n, pass@k).")
     parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m, an HF id, a local dir or a run checkpoint")
     parser.add_argument("--data", default="embedded:val", help="embedded:train|val, humaneval, lcb:<release>, or a .jsonl/.json file")
@@ -496,6 +497,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=6.0, help="seconds per test")
     parser.add_argument("--workers", type=int, default=None, help="sandbox processes (default: sandbox's choice)")
+    parser.add_argument("--min-isolation", default=None, choices=sandbox.MODES,
+                        help="refuse to run programs below this sandbox isolation (weakest first; default: "
+                             "$SANDBOX_MIN_ISOLATION, else any)")
     parser.add_argument("--release", default=None, help="LiveCodeBench release for --data lcb (default release_v5)")
     parser.add_argument("--start-date", default=None, help="keep problems with contest_date >= this (YYYY-MM-DD)")
     parser.add_argument("--end-date", default=None, help="keep problems with contest_date < this (YYYY-MM-DD)")
@@ -510,6 +514,8 @@ def _slug(text: str) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    import sandbox
+    sandbox.require_isolation(args.min_isolation)  # before any work: a one-line SystemExit below it
     import model as model_lib
     filters = {k: v for k, v in (("start_date", args.start_date), ("end_date", args.end_date),
                                  ("release", args.release)) if v is not None}

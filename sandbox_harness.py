@@ -630,7 +630,7 @@ def _set_limits(job, mode, base_vm):
     if mode == "userns":  # counted per user namespace: P0 and P1 count too
         max_procs += 2
     elif mode == "portable" and LINUX:  # counted per uid, and that is the caller's uid
-        max_procs += sum(1 for name in posix.listdir("/proc") if name.isdigit())
+        max_procs += _tasks_of(posix.getuid())
     for limit, value in ((RLIMIT_AS, base_vm + job["memory_bytes"]), (RLIMIT_CPU, cpu_s),
                          (RLIMIT_FSIZE, job["file_size_limit"]), (RLIMIT_NPROC, max_procs), (RLIMIT_CORE, 0)):
         if limit == RLIMIT_NPROC and mode == "portable" and not LINUX:
@@ -641,6 +641,21 @@ def _set_limits(job, mode, base_vm):
         except OSError:
             if LINUX:
                 raise  # elsewhere "resource limits where the OS has them": macOS refuses RLIMIT_AS, for one
+
+
+def _tasks_of(uid):
+    """Processes and threads whose real uid is `uid` (what RLIMIT_NPROC counts), from /proc."""
+    tasks, real_uid = 0, b"Uid:\t%d\t" % uid
+    for name in posix.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status", "rb") as f:
+                    status = f.read()
+            except OSError:
+                continue
+            if real_uid in status:
+                tasks += int(status.split(b"\nThreads:", 1)[1].split(None, 1)[0])
+    return tasks
 
 
 def _drop_to_uid(uid, keep_read_access):

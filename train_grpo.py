@@ -122,6 +122,8 @@ class Config:
     grad_checkpointing: bool = flag(False, "recompute activations in backward: less memory, ~30% slower")
     fsdp: bool = flag(False, "under torchrun: shard parameters, gradients and optimizer state (FSDP2) "
                              "instead of replicating them (DDP)")
+    min_isolation: str | None = flag(None, "refuse to run programs below this sandbox isolation: portable < uid "
+                                           "< userns < namespaces (default: $SANDBOX_MIN_ISOLATION, else any)")
 
 
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
@@ -179,6 +181,8 @@ def validate(cfg: Config) -> None:
         problems.append(f"--init-from {cfg.init_from}: no model.safetensors there (expected RUN/ckpt-K)")
     if problems:
         raise SystemExit("error: " + "\n       ".join(problems))
+    import sandbox
+    sandbox.require_isolation(cfg.min_isolation)  # a one-line SystemExit below it; no check when unset
 
 
 # ----------------------------------------------------------------------------------------------------------

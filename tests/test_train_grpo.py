@@ -170,6 +170,7 @@ def test_warmup_then_constant_lr():
     (["--loss-agg", "mean"], "--loss-agg"),
     (["--temperature", "0"], "--temperature"),
     (["--init-from", "/nonexistent/ckpt-3"], "model.safetensors"),
+    (["--min-isolation", "strong"], "unknown sandbox isolation 'strong'"),
 ])
 def test_bad_flags_fail_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as err:
