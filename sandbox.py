@@ -133,26 +133,20 @@ Not covered:
 """
 from __future__ import annotations
 
-import atexit
 import functools
 import json
-import marshal
 import os
 import re
-import select
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import sandbox_asserts
+import sandbox_process
+from sandbox_process import IsolationError  # noqa: F401  (part of this module's API)
 
 TESTTYPES = ("stdin", "functional", "assert")
 STATUSES = ("passed", "wrong_answer", "timeout", "runtime_error", "memory_exceeded", "syntax_error",
@@ -185,14 +179,6 @@ MIN_ISOLATION = os.environ.get("SANDBOX_MIN_ISOLATION") or MODES[0]
 HIDDEN_DIRS = (os.path.dirname(os.path.abspath(__file__)),)
 # World-writable directories that uid mode sweeps of the program's files afterwards.
 PRIVATE_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-
-_STARTUP_GRACE_S = 5.0  # extra time for the first record: namespaces, compile, imports
-_RECORD_GRACE_S = 2.0   # the harness enforces timeout_s; the caller waits this much longer before giving up
-
-
-class IsolationError(RuntimeError):
-    """The sandbox refuses to run programs: the isolation available is below MIN_ISOLATION, or the mode that
-    SANDBOX_ISOLATION asks for cannot be set up here."""
 
 
 @dataclass
@@ -265,7 +251,7 @@ def run_outputs(code: str | None, inputs: list[str], *, testtype: str, func_name
     outputs: list[str | None] = [None] * len(inputs)
     if not inputs or not code or not code.strip():
         return outputs
-    with _Run(code, checked, func_name, timeout_s, RUN_OUTPUTS_MEMORY_MB, stop_on_failure=False) as run:
+    with _start(code, checked, func_name, timeout_s, RUN_OUTPUTS_MEMORY_MB, stop_on_failure=False) as run:
         for index, status, out, _ in run.records():
             if status != "ok":
                 continue
@@ -303,12 +289,11 @@ def require_isolation(minimum: str | None = None) -> str | None:
         raise SystemExit(f"error: unknown sandbox isolation {minimum!r}: expected one of {', '.join(MODES)} (weakest first)")
     MIN_ISOLATION = minimum
     try:
-        mode = isolation()
+        _run_checked("pass", _check_tests([{"input": "", "output": "", "testtype": "stdin"}], None, 6.0, 64),
+                     None, 6.0, 64)  # the harness refuses below the minimum
     except IsolationError as e:
         raise SystemExit(f"error: {e}") from None
-    if MODES.index(mode) < MODES.index(minimum):  # a cached mode from before the minimum was set
-        raise SystemExit(f"error: {_below_minimum(mode, _last_reason)}")
-    return mode
+    return _last_mode
 
 
 def network_protection() -> str:
@@ -392,7 +377,7 @@ def _run_checked(code, checked, func_name, timeout_s, memory_mb) -> Verdict:
     if not code or not code.strip():
         return Verdict(False, "no_code", 0, [], "", time.perf_counter() - start)
     outcomes, stderr_tail = [], ""
-    with _Run(code, checked, func_name, timeout_s, memory_mb, stop_on_failure=True) as run:
+    with _start(code, checked, func_name, timeout_s, memory_mb, stop_on_failure=True) as run:
         for index, status, out, err in run.records():
             kind, _, expected = checked[index]
             outcome, why = _grade(kind, expected, status, out)
@@ -554,322 +539,6 @@ def _stripped_lines(text: str) -> list[str]:
     return [line.strip() for line in text.strip().split("\n")]
 
 
-# ---------------------------------------------------------------------------------------------- running
-
-_HARNESS_STATUSES = {"ok", "timeout", "output_limit", "memory_exceeded", "syntax_error", "runtime_error"}
-_last_mode: str | None = None
-_last_reason: str | None = None
-_warned_portable = False
-
-
-def _note_mode(mode, reason):
-    """Remember the mode a run reported; the first time it is portable, say loudly what that lacks."""
-    global _last_mode, _last_reason, _warned_portable
-    _last_mode, _last_reason = mode, reason
-    if mode == "portable" and not _warned_portable:
-        _warned_portable = True
-        lacking = [line for line, modes in THREAT_MODEL.items() if "portable" not in modes]
-        print(f"\n*** sandbox: PORTABLE isolation ({reason}). Programs run as YOU: they can read and write your files "
-              f"(this project's expected outputs, $HOME), signal or ptrace your processes (and so forge a grade), "
-              f"use the network outside Python's socket module, and fill the disk. Not covered here: "
-              f"{', '.join(lacking)} (see sandbox.py). Use Linux user namespaces, or set "
-              f"SANDBOX_MIN_ISOLATION=userns to refuse to run like this. ***\n", file=sys.stderr, flush=True)
-
-
-def _below_minimum(mode, reason):
-    return (f"the sandbox's isolation here is {mode!r}" + (f" ({reason})" if reason else "") +
-            f", below the required {MIN_ISOLATION!r} (--min-isolation / SANDBOX_MIN_ISOLATION)")
-
-
-class _Run:
-    """One program's sandbox: start it with the job, read one record per test, and on exit make sure every
-    process is gone and every file removed."""
-
-    def __init__(self, code, checked, func_name, timeout_s, memory_mb, *, stop_on_failure):
-        self.timeout_s, self.n_tests, self.stop_on_failure = timeout_s, len(checked), stop_on_failure
-        self.uid = _uids.acquire() if os.geteuid() == 0 else None
-        self.pidfd, self.stdin, self.reader, self.stderr = None, None, None, None
-        self.mode, self.workdir, self.harness_stderr = None, None, b""
-        self.finished = False  # the harness has run its last test; so nothing of the program is left
-        self.done = b"done %s\n" % os.urandom(8).hex().encode()  # P0's last line: everything is gone
-        try:
-            if MIN_ISOLATION not in MODES:
-                raise IsolationError(f"SANDBOX_MIN_ISOLATION={MIN_ISOLATION!r} is not one of {', '.join(MODES)}")
-            prelude, modules = _prelude(code) if any(kind in ("stdin", "functional") for kind, _, _ in checked) \
-                else ("", [])
-            job = {"code": code, "tests": [(kind, payload) for kind, payload, _ in checked], "func_name": func_name,
-                   "timeout_s": float(timeout_s), "memory_bytes": memory_mb << 20, "stop_on_failure": stop_on_failure,
-                   "output_limit": OUTPUT_LIMIT_BYTES, "stderr_tail": STDERR_TAIL_BYTES,
-                   "file_size_limit": FILE_SIZE_LIMIT_BYTES, "max_processes": MAX_PROCESSES, "uid": self.uid,
-                   "isolation": ISOLATION, "min_isolation": MIN_ISOLATION,
-                   "root": _root_plan(tuple(HIDDEN_DIRS), FILE_SIZE_LIMIT_BYTES), "stage": tempfile.gettempdir(),
-                   "interpreter_private": _interpreter_private(), "site_dirs": _site_dirs(),
-                   "tmp_root": tempfile.gettempdir(), "prelude": prelude, "prelude_modules": modules,
-                   "done": self.done}
-            payload = marshal.dumps(job)
-            self.pid, self.pidfd, self.stdin, stdout, self.stderr = _start_harness()
-            self.reader = _Reader(stdout)
-            try:
-                _write_all(self.stdin, b"%d\n" % len(payload) + payload)
-            except BrokenPipeError:  # the harness died at once; records() reports it
-                pass
-        except BaseException:
-            self.close()
-            raise
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def records(self):
-        """Yield (index, status, out, err) per test as the harness reports them. If the harness goes silent
-        (a test outlived its deadline plus grace) or dies, yield one last failed record for that test."""
-        deadline = time.monotonic() + self.timeout_s + _STARTUP_GRACE_S + _RECORD_GRACE_S
-        header = self.reader.line(deadline, 8000) or b""
-        if header.startswith(b"error "):
-            self._stop()
-            if header.startswith(b"error below "):
-                info = json.loads(header[12:])
-                raise IsolationError(_below_minimum(info["mode"], info["reason"]))
-            raise IsolationError(header[6:].decode(errors="replace"))
-        if header.startswith(b"mode "):
-            info = json.loads(header[5:])
-            self.mode, self.workdir = info["mode"], info["workdir"]
-            _note_mode(self.mode, info["reason"])
-        for index in range(self.n_tests):
-            record = self._read_record(index, deadline) if self.mode else None
-            if record is None:
-                status = "timeout" if self.reader.timed_out else "runtime_error"
-                self._stop()
-                yield index, status, b"", b"[sandbox] harness ended without a result: " + self.harness_stderr
-                return
-            # P1 writes a record only after killing and reaping everything the test started, and it stops
-            # after the last test or, when asked to, after a failure it detected itself.
-            self.finished = index == self.n_tests - 1 or (record[1] != "ok" and self.stop_on_failure)
-            yield record
-            if record[1] != "ok" and self.stop_on_failure:
-                return
-            deadline = time.monotonic() + self.timeout_s + _RECORD_GRACE_S
-
-    def _read_record(self, index, deadline):
-        header = self.reader.line(deadline, 200)
-        try:
-            got_index, status, _, n_out, n_err = header.split()
-            got_index, n_out, n_err, status = int(got_index), int(n_out), int(n_err), status.decode()
-        except (AttributeError, ValueError):
-            return None
-        if got_index != index or status not in _HARNESS_STATUSES or not (
-                0 <= n_out <= OUTPUT_LIMIT_BYTES + 1 and 0 <= n_err <= STDERR_TAIL_BYTES + 100):
-            return None  # not a record our harness writes
-        out, err = self.reader.exact(n_out, deadline), self.reader.exact(n_err, deadline)
-        if out is None or err is None:
-            return None
-        return index, status, out, err
-
-    def _stop(self):
-        """Close the harness's stdin, which makes P0 kill everything, and wait for its "done": from then on no
-        process of the program exists. In the namespaced modes a harness that has run its last test left
-        nothing behind, so there is nothing to wait for. (The zygote reaps P0.)"""
-        if self.stdin is None:
-            return
-        os.close(self.stdin)
-        self.stdin = None
-        if self.finished and self.mode in ("namespaces", "userns"):
-            return  # otherwise P0 still kills after P1 (uid mode: by uid): wait, or it could hit the uid's next user
-        deadline = time.monotonic() + 10.0
-        while self.reader.fill(deadline):  # skip records we did not ask for, up to "done" and the end
-            del self.reader.buf[:-len(self.done)]
-        clean = self.reader.at_eof and self.reader.buf.endswith(self.done)
-        self.harness_stderr = _read_available(self.stderr)[-STDERR_TAIL_BYTES:]
-        if not clean:  # P0 is stuck or died early: kill it (P1 follows it, and with P1 its PID namespace)
-            if self.pidfd is not None:
-                try:
-                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if self.uid is not None:
-                _kill_uid(self.uid)
-
-    def close(self):
-        try:
-            self._stop()
-        finally:
-            for fd in (self.reader.fd if self.reader else None, self.stderr, self.pidfd):
-                if fd is not None:
-                    os.close(fd)
-            self.reader = self.stderr = self.pidfd = None
-            if (self.workdir and self.mode not in ("namespaces", "userns")
-                    and os.path.basename(self.workdir).startswith("sandbox-") and os.path.isdir(self.workdir)):
-                shutil.rmtree(self.workdir, ignore_errors=True)  # in the namespaced modes it was private
-            if self.uid is not None:
-                if self.mode == "uid":
-                    _remove_files_of(self.uid)
-                _uids.release(self.uid)
-                self.uid = None
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_available(fd) -> bytes:
-    if fd is None:
-        return b""
-    os.set_blocking(fd, False)
-    chunks = []
-    try:
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-    except BlockingIOError:
-        pass
-    return b"".join(chunks)
-
-
-class _Reader:
-    """Buffered reads from the harness's stdout with a deadline and size caps (never trusts lengths)."""
-
-    def __init__(self, fd):
-        self.fd, self.buf, self.timed_out, self.at_eof = fd, bytearray(), False, False
-
-    def fill(self, deadline) -> bool:
-        remaining = deadline - time.monotonic()
-        if self.at_eof or remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
-            self.timed_out = not self.at_eof
-            return False
-        data = os.read(self.fd, 1 << 20)
-        self.buf += data
-        self.at_eof = not data
-        return bool(data)
-
-    def line(self, deadline, max_len):
-        while b"\n" not in self.buf[:max_len]:
-            if len(self.buf) > max_len or not self.fill(deadline):
-                return None
-        line, _, rest = bytes(self.buf).partition(b"\n")
-        self.buf = bytearray(rest)
-        return line
-
-    def exact(self, n, deadline):
-        while len(self.buf) < n:
-            if not self.fill(deadline):
-                return None
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-
-# ---------------------------------------------------------------------------------------------- the zygote
-
-_BOOTSTRAP = ("import sys; sys.path.insert(0, {dir!r}); import sandbox_harness; del sys.path[0]; "
-              "sandbox_harness.zygote({fd}, {modules!r})")
-# The program's whole environment (the harness adds HOME and TMPDIR): nothing of the caller's gets through.
-_SCRUBBED_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-class _Zygote:
-    """The caller's end of sandbox_harness.zygote: a `python -I -S` started once per caller process that
-    forks one harness (P0) per program. Forking it costs a fraction of an interpreter start."""
-
-    def __init__(self):
-        self.owner, self.lock = os.getpid(), threading.Lock()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        modules = sorted({module for _, module, _ in _prelude_bindings()} - {"builtins"})
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _BOOTSTRAP.format(dir=os.path.dirname(os.path.abspath(__file__)),
-                                                                     fd=theirs.fileno(), modules=modules)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/", env=_SCRUBBED_ENV,
-                start_new_session=True, pass_fds=[theirs.fileno()])
-        finally:
-            theirs.close()
-        self.socket, self.buf = ours, b""
-        if self._reply(timeout_s=60.0) != b"ready":
-            self.close()
-            raise RuntimeError(f"the sandbox's zygote did not start (exit status {self.proc.poll()})")
-
-    def _reply(self, timeout_s):
-        self.socket.settimeout(timeout_s)
-        while b"\n" not in self.buf:
-            chunk = self.socket.recv(4096)
-            if not chunk:
-                raise ConnectionResetError("the sandbox's zygote is gone")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        return line
-
-    def spawn(self, fds) -> int:
-        """Fork a P0 with `fds` as its stdin, stdout and stderr; returns its pid."""
-        with self.lock:
-            socket.send_fds(self.socket, [b"r"], fds)
-            pid = int(self._reply(timeout_s=30.0))
-        if pid < 0:
-            raise OSError(-pid, f"the sandbox's zygote could not fork: {os.strerror(-pid)}")
-        return pid
-
-    def close(self):
-        self.socket.close()  # the zygote exits when it reads the end of the socket
-        try:
-            self.proc.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-_zygote: _Zygote | None = None
-_zygote_lock = threading.Lock()
-
-
-def _start_harness():
-    """Pipes for one harness and the harness forked from the zygote: returns (pid, its pidfd or None, our end
-    of its stdin, of its stdout, of its stderr)."""
-    global _zygote
-    job_r, job_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    try:
-        for attempt in (0, 1):
-            with _zygote_lock:
-                if _zygote is not None and _zygote.owner != os.getpid():
-                    _zygote.socket.close()  # a forked caller: the parent's zygote stays the parent's
-                    _zygote = None
-                if _zygote is None or _zygote.proc.poll() is not None:
-                    _zygote = _Zygote()  # first use, or the zygote died: a fresh one
-                zygote = _zygote
-            try:
-                pid = zygote.spawn([job_r, out_w, err_w])
-                break
-            except OSError as e:  # the zygote is gone or hangs (EPIPE, ECONNRESET, timeout): once more, afresh
-                if attempt or e.errno not in (None, 32, 104):
-                    raise
-                with _zygote_lock:
-                    if _zygote is zygote:
-                        _zygote = None
-                zygote.close()
-    except BaseException:
-        for fd in (job_w, out_r, err_r):
-            os.close(fd)
-        raise
-    finally:
-        for fd in (job_r, out_w, err_w):
-            os.close(fd)
-    try:  # P0 waits for its job before anything else, so this pid is still P0's
-        pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
-    except ProcessLookupError:
-        pidfd = None
-    return pid, pidfd, job_w, out_r, err_r
-
-
-@atexit.register
-def _stop_zygote():
-    if _zygote is not None and _zygote.owner == os.getpid():
-        _zygote.close()
-
-
 # LiveCodeBench prepends these lines to every program (lcb_runner/evaluation/testing_util.py, import_string).
 _LCB_PRELUDE = [f"from {m} import *" for m in (
     "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
@@ -894,6 +563,11 @@ def _prelude_bindings() -> list[tuple[str, str, frozenset]]:
     return bindings
 
 
+def _prelude_modules() -> list[str]:
+    """The prelude's modules, which the zygote imports once for every program."""
+    return sorted({module for _, module, _ in _prelude_bindings()} - {"builtins"})
+
+
 def _prelude(code: str) -> tuple[str, list[str]]:
     """The part of LiveCodeBench's prelude that matters to `code`: the lines that bind a name the code
     mentions, in the original order, so every such name ends up bound exactly as with the full prelude.
@@ -903,126 +577,37 @@ def _prelude(code: str) -> tuple[str, list[str]]:
     return "\n".join(line for line, _ in lines), sorted({m for _, m in lines} - {"builtins"})
 
 
-# ---------------------------------------------------------------------------------------------- the file system
+# ---------------------------------------------------------------------------------------------- running
 
-# What of /etc a program sees: what the dynamic loader, locale and time zone need (and /etc/alternatives,
-# which commands in /usr/bin link through).
-_ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf")
-_DEVICES = ("null", "zero", "full", "random", "urandom")
+_last_mode: str | None = None
+_warned_portable = False
 
 
-@functools.lru_cache(maxsize=4)
-def _root_plan(hidden_dirs: tuple[str, ...], tmp_bytes: int) -> list[tuple]:
-    """The operations that build a program's root file system in the namespaced modes (run by
-    sandbox_harness._build_root on an empty tmpfs): read-only binds of the system directories, of _ETC and
-    of the interpreter's directories; an empty tmpfs over each hidden directory that lies under those
-    (mounting back what the interpreter needs); device nodes; a private /tmp and /dev/shm of tmp_bytes each."""
-    ops, shown = [], []
-
-    def show(path, source=None):
-        if not any(_is_under(path, top) for top in shown):
-            ops.append(("bind", source or path, path, False))
-            shown.append(path)
-
-    for path in [f"/{name}" for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")] + \
-                [f"/etc/{name}" for name in _ETC]:
-        if os.path.islink(path):
-            ops.append(("symlink", os.readlink(path), path))
-        elif os.path.exists(path):
-            show(path)
-    needed = _interpreter_paths()
-    for path in needed:
-        show(path, os.path.realpath(path))
-    for hidden in sorted({os.path.realpath(d) for d in hidden_dirs if os.path.isdir(d)}):
-        if any(_is_under(hidden, top) and hidden != top for top in shown):
-            ops.append(("tmpfs", hidden, 4096, 0o755))
-            ops += [("bind", os.path.realpath(p), p, False) for p in needed if _is_under(p, hidden) and p != hidden]
-    ops.append(("tmpfs", "/dev", 64 << 10, 0o755))
-    ops += [("bind", f"/dev/{name}", f"/dev/{name}", True) for name in _DEVICES if os.path.exists(f"/dev/{name}")]
-    ops += [("symlink", "/proc/self/fd", "/dev/fd")]
-    ops += [("symlink", f"/proc/self/fd/{fd}", f"/dev/{name}") for fd, name in enumerate(("stdin", "stdout", "stderr"))]
-    ops += [("tmpfs", "/dev/shm", tmp_bytes, 0o1777), ("read-only", "/dev"), ("tmpfs", "/tmp", tmp_bytes, 0o1777),
-            ("dir", "/var"), ("symlink", "/tmp", "/var/tmp"), ("dir", "/proc")]
-    return ops
+def _start(code, checked, func_name, timeout_s, memory_mb, *, stop_on_failure) -> sandbox_process.Run:
+    """One program's sandbox, started with its job (sandbox_harness.py describes the job and the records)."""
+    if MIN_ISOLATION not in MODES:
+        raise IsolationError(f"SANDBOX_MIN_ISOLATION={MIN_ISOLATION!r} is not one of {', '.join(MODES)}")
+    prelude, modules = _prelude(code) if any(kind in ("stdin", "functional") for kind, _, _ in checked) else ("", [])
+    job = {"code": code, "tests": [(kind, payload) for kind, payload, _ in checked], "func_name": func_name,
+           "timeout_s": float(timeout_s), "memory_bytes": memory_mb << 20, "stop_on_failure": stop_on_failure,
+           "output_limit": OUTPUT_LIMIT_BYTES, "stderr_tail": STDERR_TAIL_BYTES,
+           "file_size_limit": FILE_SIZE_LIMIT_BYTES, "max_processes": MAX_PROCESSES,
+           "isolation": ISOLATION, "min_isolation": MIN_ISOLATION,
+           "root": sandbox_process.root_plan(tuple(HIDDEN_DIRS), FILE_SIZE_LIMIT_BYTES), "stage": tempfile.gettempdir(),
+           "interpreter_private": sandbox_process.interpreter_private(), "site_dirs": sandbox_process.site_dirs(),
+           "tmp_root": tempfile.gettempdir(), "prelude": prelude, "prelude_modules": modules}
+    return sandbox_process.Run(job, on_mode=_note_mode, preload=_prelude_modules(), sweep_dirs=PRIVATE_TMP_DIRS)
 
 
-@functools.lru_cache(maxsize=1)
-def _interpreter_paths() -> list[str]:
-    """The interpreter's directories (prefixes, site-packages), as Python names them and where they really
-    are, outermost first."""
-    dirs = {sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix, *_site_dirs()}
-    paths = {p for d in dirs if os.path.isdir(d) for p in (os.path.abspath(d), os.path.realpath(d))} - {"/"}
-    return sorted(paths, key=lambda p: (p.count("/"), p))
-
-
-@functools.lru_cache(maxsize=1)
-def _site_dirs() -> list[str]:
-    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
-
-
-@functools.lru_cache(maxsize=1)
-def _interpreter_private() -> bool:
-    """Whether some directory on the way to the interpreter is closed to other users (uid mode then keeps
-    CAP_DAC_READ_SEARCH for the program)."""
-    for path in _interpreter_paths():
-        parts = path.split("/")
-        if any(not os.stat("/".join(parts[:n])).st_mode & 0o001 for n in range(2, len(parts) + 1)):
-            return True
-    return False
-
-
-def _is_under(path, top):
-    return path == top or path.startswith(top.rstrip("/") + "/")
-
-
-# ---------------------------------------------------------------------------------------------- uid mode
-
-class _UidPool:
-    """Unused uids for programs when we are root: one per running program, so programs cannot signal,
-    ptrace or share RLIMIT_NPROC with each other or with us. Derived from our pid, so two trainers on one
-    machine do not share them."""
-    BASE = 2_000_000_000
-
-    def __init__(self):
-        self._lock, self._free, self._next = threading.Lock(), [], 0
-
-    def acquire(self) -> int:
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-            if self._next >= 999:
-                raise RuntimeError("more than 999 programs at once")
-            self._next += 1
-            return self.BASE + (os.getpid() % 1_000_000) * 1000 + self._next
-
-    def release(self, uid: int):
-        with self._lock:
-            self._free.append(uid)
-
-
-_uids = _UidPool()
-
-
-def _remove_files_of(uid):
-    """Without namespaces the program may write to the shared temp directories; remove what it left."""
-    for top in PRIVATE_TMP_DIRS:
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
-
-
-def _kill_uid(uid):
-    """Backstop if the harness itself got stuck: SIGKILL every process of the program's uid."""
-    subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[], env={}, cwd="/",
-                   stderr=subprocess.DEVNULL, check=False)
+def _note_mode(mode, reason):
+    """Remember the mode a run reported; the first time it is portable, say loudly what that lacks."""
+    global _last_mode, _warned_portable
+    _last_mode = mode
+    if mode == "portable" and not _warned_portable:
+        _warned_portable = True
+        lacking = [line for line, modes in THREAT_MODEL.items() if "portable" not in modes]
+        print(f"\n*** sandbox: PORTABLE isolation ({reason}). Programs run as YOU: they can read and write your files "
+              f"(this project's expected outputs, $HOME), signal or ptrace your processes (and so forge a grade), "
+              f"use the network outside Python's socket module, and fill the disk. Not covered here: "
+              f"{', '.join(lacking)} (see sandbox.py). Use Linux user namespaces, or set "
+              f"SANDBOX_MIN_ISOLATION=userns to refuse to run like this. ***\n", file=sys.stderr, flush=True)

@@ -159,8 +159,9 @@ def main():
     except _Refused as e:
         _write_all(1, b"error %s\n" % str(e).replace("\n", " ").encode())
         posix._exit(0)
-    if STRENGTH.index(mode) < STRENGTH.index(job["min_isolation"]):  # the caller words the error
-        _write_all(1, b"error below %s\n" % json_module().dumps({"mode": mode, "reason": reason}).encode())
+    if STRENGTH.index(mode) < STRENGTH.index(job["min_isolation"]):
+        _write_all(1, f"error the sandbox's isolation here is {mode!r}{f' ({reason})' if reason else ''}, below the "
+                      f"required {job['min_isolation']!r} (--min-isolation / SANDBOX_MIN_ISOLATION)\n".encode())
         posix._exit(0)
     workdir = _make_workdir(job, mode)
     if LINUX:  # after _isolate: writing the uid map needs a dumpable process
@@ -446,8 +447,6 @@ def json_module():
 def _run_all(job, mode):
     if any(kind in ("functional", "calls") for kind, _ in job["tests"]):
         json_module()
-    if any(kind == "calls" for kind, _ in job["tests"]):
-        import copy  # noqa: F401  (deep copies of results passed back to the program)
     sys.path.extend(job["site_dirs"])  # -S left site-packages out; the program may import numpy etc.
     sys.set_int_max_str_digits(0)      # LiveCodeBench ran on Pythons without this limit
     if not hasattr(builtins, "exit"):  # -S also leaves out site's exit() and quit()

@@ -24,6 +24,7 @@ import pytest
 
 import sandbox
 import sandbox_asserts
+import sandbox_process
 
 ROOT = Path(sandbox.__file__).resolve().parent
 AS_ROOT = os.geteuid() == 0
@@ -340,7 +341,7 @@ def test_expected_outputs_never_reach_the_program():
 def nothing_may_run(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a program was started for malformed tests")
-    monkeypatch.setattr(sandbox, "_start_harness", refuse)
+    monkeypatch.setattr(sandbox_process, "start_harness", refuse)
 
 
 @pytest.mark.parametrize("tests, func_name, field", [
@@ -548,7 +549,7 @@ def test_only_the_system_and_the_interpreter_are_visible_and_read_only(mode):
     marker.chmod(0o755)
     home = os.path.expanduser("~")
     ways = {}  # directory -> the entries on the way to the interpreter (e.g. /root -> .pyenv): may show
-    for path in sandbox._interpreter_paths():
+    for path in sandbox_process.interpreter_paths():
         parts = path.split("/")
         for n in range(1, len(parts)):
             ways.setdefault("/".join(parts[:n]) or "/", set()).add(parts[n])
@@ -867,14 +868,14 @@ def test_sandbox_tests_pass_as_a_normal_user(tmp_path):
     try:
         account = pwd.getpwnam(user)
         checkout = Path(account.pw_dir) / "checkout"
-        for name in ("sandbox.py", "sandbox_harness.py", "sandbox_asserts.py", "tests/test_sandbox.py",
-                     "tests/conftest.py"):
+        for name in ("sandbox.py", "sandbox_harness.py", "sandbox_asserts.py", "sandbox_process.py",
+                     "tests/test_sandbox.py", "tests/conftest.py"):
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, checkout / name)
         (checkout / "data").mkdir()  # a project data directory, to check it stays invisible
         subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(checkout)], check=True)
         python = sys.executable
-        needed = sorted(set(sandbox._interpreter_paths()) | {os.path.dirname(os.path.abspath(python))})
+        needed = sorted(set(sandbox_process.interpreter_paths()) | {os.path.dirname(os.path.abspath(python))})
         lines = ["set -e"]
         for n, (top, paths) in enumerate(_closed_ancestors(needed).items()):
             for k, path in enumerate(paths):
