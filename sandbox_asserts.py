@@ -5,8 +5,8 @@ Run as written inside the sandbox, the program's own process would decide the ve
 object whose __eq__ always says True, patch the test's builtins, or report "finished" and exit. Instead:
 
 1. plan(test): interpret the test here, in the caller, with a small interpreter for what tests use (assert,
-   assignment, for, if, functions the test defines, import of math/random/string/copy, builtins such as len,
-   sorted, tuple, abs). A name the test neither defines nor imports, and that is no builtin, is the
+   assignment, for, if, functions the test defines, math, random, string and copy, builtins such as len,
+   sorted, tuple, abs; other modules may be imported, but not used). A name the test neither defines nor imports, and that is no builtin, is the
    program's (`candidate` is bound to one by `check(entry_point)`): calling it is a remote call, recorded as
    (name, arguments), whose result is pending. The plan is the list of remote calls, in order.
 2. The sandbox runs the program, makes those calls in its namespace one after the other, and sends each
@@ -21,8 +21,8 @@ Unsupported and runs as written (sandbox.py lists that as not covered). Delibera
 the test as written:
 - assertion messages are never evaluated (they matter only once an assertion has failed);
 - the test's `random` draws come from a generator with a fixed seed, so both passes see the same numbers;
-- a result may go back to the program as an argument (HumanEval/32, 38 and 50 pass what a helper of the
-  prompt returned, e.g. encode_cyclic, to the candidate): the program gets back its own object, as before;
+- a result may go back to the program as an argument (a test may pass what one function of the program
+  returned to another): the program gets back its own object, as before;
 - a result the test looks at must be plain data: a numpy scalar, a set or an object of the program's fails.
 """
 from __future__ import annotations
@@ -175,7 +175,7 @@ _BUILTINS = {name: getattr(builtins, name) for name in (
     "set", "sorted", "str", "sum", "tuple", "type", "zip")}
 _BUILTINS.update(pow=_guarded_pow, print=lambda *args, **kwargs: None)
 _MATH = {name: getattr(math, name) for name in (
-    "fabs", "isclose", "sqrt", "floor", "ceil", "trunc", "exp", "log", "log2", "log10", "sin", "cos", "tan",
+    "fabs", "isclose", "pow", "sqrt", "floor", "ceil", "trunc", "exp", "log", "log2", "log10", "sin", "cos", "tan",
     "atan", "atan2", "hypot", "degrees", "radians", "isnan", "isinf", "isfinite", "gcd", "pi", "e", "inf", "nan")}
 _STRING = {name: getattr(string, name) for name in (
     "ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits", "octdigits", "punctuation",
@@ -251,17 +251,14 @@ class _Interpreter:
                 scope[alias.asname or alias.name] = self.module(alias.name)
         elif kind is ast.ImportFrom and node.level == 0:
             module = self.module(node.module)
-            for alias in node.names:
-                if alias.name not in module.attributes:
-                    raise Unsupported(f"from {node.module} import {alias.name}")
-                scope[alias.asname or alias.name] = module.attributes[alias.name]
+            for alias in node.names:  # e.g. `from typing import List` in a prompt: fine until used
+                scope[alias.asname or alias.name] = module.attributes.get(alias.name, _Module(alias.name, {}))
         elif kind is not ast.Pass:
             raise Unsupported(f"statement {kind.__name__} at line {node.lineno}")
 
     def module(self, name):
-        if name not in self.modules:
-            raise Unsupported(f"import {name}")
-        return self.modules[name]
+        """math, random, string, copy; any other module has no attributes here (using one is Unsupported)."""
+        return self.modules.get(name) or _Module(name, {})
 
     def assign(self, target, value, scope):
         if isinstance(target, ast.Name):
