@@ -18,25 +18,27 @@ Grading (DESIGN.md "Evaluation", as lcb_runner/evaluation/testing_util.py)
 - assert (HumanEval/MBPP): the input is a test program. sandbox_asserts.py interprets it here, in the caller;
   each call of a function of the program becomes a call the sandbox makes, whose result comes back as plain
   data, and the assertions are evaluated here; a false one is a wrong answer. (All of HumanEval's 164 tests
-  convert; one that does not runs as written after the candidate, in its namespace: see Not covered.) These
-  programs run as written; stdin and functional programs get LiveCodeBench's import prelude (from typing
+  convert; one that does not runs as written after the candidate, in its namespace: see Not covered.) The
+  programs themselves run as written; stdin and functional programs get LiveCodeBench's import prelude (from typing
   import *, from collections import *, ..., sys.setrecursionlimit(50000)), of which only the lines binding a
   name the code mentions are executed: every such name ends up bound exactly as with all.
 - timeout_s is per test (wall clock). A program passes only if every test passes; grading stops at the first
   failure. A program that exits before printing, before returning, or before the test program ends, fails.
 
 Grading that the program cannot forge. The verdict is computed here from three things only: how the test
-process ended as its supervisor saw it (exit status, signal, time, output sizes; never something the program
-reports about itself); the program's stdout (stdin tests); and values parsed here, under size limits, from
-the report the test process writes after the program's function returned. Values are plain data (None,
-bool, int, float, str, and lists, tuples and dicts of those, rebuilt here from JSON, so no object of the
-program's, and no __eq__ of its own, takes part in a comparison); anything else is a wrong answer. The
-program can write to the report itself, from a thread, an atexit hook or by patching json, sys or builtins:
-what it can write there is a value, exactly what it could have returned, or else a malformed report, which
-fails; a test counts as finished only when the report ends as the harness ends it and the process exits 0, so
-exiting early fails too. Expected outputs never enter the sandbox, so no value can be chosen from them; and
-the program cannot reach the records its supervisor (P1) sends us: P1 is another uid, or holds capabilities
-the program lacks and is not dumpable, so neither ptrace nor /proc/<pid>/fd opens its descriptors.
+process ended as its supervisor saw it (exit status or signal, time, output sizes); the program's stdout
+(stdin tests); and values parsed here, under size limits, from the report the test process writes on fd 3
+each time the program's function returns. Values are plain data (None, bool, int, float, str, and lists,
+tuples and dicts of those), rebuilt here from JSON, so no object of the program's, and no __eq__ of its own,
+takes part in a comparison; anything else is a wrong answer. The harness writes the report with references
+it took before the program ran (json's C encoder, posix.write, type), so patching json, sys, builtins or posix
+changes nothing. The program can still write to fd 3 itself (from a thread, an atexit hook or an excepthook,
+or by reaching into the harness's frames): what it can put there is a value per call, exactly what it could
+have returned, or else a malformed report, which fails; and a test counts as finished only when the report
+ends as the harness ends it and the process exits 0, so exiting early fails. To pass, a program must answer
+with the expected values, and those never enter the sandbox. Nor can it reach the records its supervisor
+(P1) sends us: P1 is another uid, or holds capabilities the program lacks and is not dumpable, so neither
+ptrace nor /proc/<pid>/fd opens its descriptors.
 
 How a program runs (details in sandbox_harness.py)
 Each program gets a fresh process tree forked from a zygote (one `python -I -S` per caller process that
@@ -94,8 +96,8 @@ each in every mode that claims it, as root and as a throwaway normal user):
   seen by another program or outlives it, and filling the disk fills only them.
 - caller-files: files the caller owns cannot be overwritten, removed or have their mode changed.
 - hidden: the program sees only /usr, a few files of /etc, device nodes and the interpreter's directories,
-  read-only, besides its own /tmp: not this project (whose data holds expected outputs), not $HOME or /root,
-  not the caller's files, not other programs' files.
+  read-only, besides its own /tmp: not this project (whose data holds expected outputs), not $HOME or /root
+  (but for the way to an interpreter that lies there), not the caller's files, not other programs' files.
 - environment: scrubbed; a secret in the caller's environment is not in the program's.
 - proc: the caller's environment and command line cannot be read through /proc either.
 - network: none, not even 127.0.0.1 (an empty network namespace).
