@@ -595,7 +595,7 @@ def _start(code, checked, func_name, timeout_s, memory_mb, *, stop_on_failure) -
            "timeout_s": float(timeout_s), "memory_bytes": memory_mb << 20, "stop_on_failure": stop_on_failure,
            "output_limit": OUTPUT_LIMIT_BYTES, "stderr_tail": STDERR_TAIL_BYTES,
            "file_size_limit": FILE_SIZE_LIMIT_BYTES, "max_processes": MAX_PROCESSES,
-           "isolation": ISOLATION, "min_isolation": MIN_ISOLATION,
+           "isolation": ISOLATION, "acceptable": MODES[MODES.index(MIN_ISOLATION):],
            "root": sandbox_process.root_plan(tuple(HIDDEN_DIRS), FILE_SIZE_LIMIT_BYTES), "stage": tempfile.gettempdir(),
            "interpreter_private": sandbox_process.interpreter_private(), "site_dirs": sandbox_process.site_dirs(),
            "tmp_root": tempfile.gettempdir(), "prelude": prelude, "prelude_modules": modules}

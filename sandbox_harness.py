@@ -1,4 +1,4 @@
-"""The code that runs *inside* the sandbox. sandbox.py is its only caller and holds the threat model.
+"""The code that runs *inside* the sandbox. sandbox_process.py starts it; sandbox.py holds the threat model.
 
 Processes, in the namespaced modes ("namespaces" as root, "userns" otherwise; "uid" and "portable" are the
 same tree without the namespaces and without the new root):
@@ -18,9 +18,9 @@ same tree without the namespaces and without the new root):
         T    one test: own session, stdin = the test input, rlimits, no capabilities (root: a private uid),
              no new privileges, then the program.
 
-Protocol. Job on P0's stdin: b"<length>\n" + marshal.dumps(dict) (see sandbox._Run). On stdout: the header
+Protocol. Job on P0's stdin: b"<length>\n" + marshal.dumps(dict) (see sandbox._start). On stdout: the header
 b"mode " + JSON {"mode", "workdir", "reason"} + b"\n" (P1 writes it once it is set up), or instead
-b"error <message>\n" when the isolation asked for cannot be set up or is below job["min_isolation"]; then
+b"error <message>\n" when the isolation asked for cannot be set up or is not in job["acceptable"]; then
 P1's record per test, b"<index> <status> <exit> <n_out> <n_err>\n" + out + err; last, P0's job["done"].
 status (ok | timeout | output_limit | memory_exceeded | syntax_error | runtime_error) says how T ended as P1
 saw it. out is T's stdout for stdin tests, else T's report from fd 3: b"V<n>\n" + n bytes of JSON for each
@@ -33,7 +33,7 @@ import builtins
 import errno
 import gc
 import marshal
-import posix  # the C half of os; this file avoids importing os (see sandbox.py's note on start-up time)
+import posix  # the C half of os, all this file needs
 import select
 import sys
 import time
@@ -51,7 +51,6 @@ CAP_DAC_READ_SEARCH, _LINUX_CAPABILITY_VERSION_3 = 2, 0x20080522
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "loongarch64": 41, "ppc64le": 203, "s390x": 217}
 EXIT_SETUP_FAILED = 71  # T could not be set up (a sandbox problem, reported as runtime_error with a note)
 NAMESPACED = ("namespaces", "userns")
-STRENGTH = ("portable", "uid", "userns", "namespaces")  # weakest first; sandbox.MODES is this order too
 
 if LINUX:  # asm-generic/resource.h (x86-64, arm64, riscv): importing resource would cost ~0.5 ms
     RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_CORE, RLIMIT_NPROC, RLIMIT_AS = 0, 1, 4, 6, 9
@@ -159,15 +158,15 @@ def main():
     except _Refused as e:
         _write_all(1, b"error %s\n" % str(e).replace("\n", " ").encode())
         posix._exit(0)
-    if STRENGTH.index(mode) < STRENGTH.index(job["min_isolation"]):
+    if mode not in job["acceptable"]:  # below the minimum required: nothing of the program runs
         _write_all(1, f"error the sandbox's isolation here is {mode!r}{f' ({reason})' if reason else ''}, below the "
-                      f"required {job['min_isolation']!r} (--min-isolation / SANDBOX_MIN_ISOLATION)\n".encode())
+                      f"required {job['acceptable'][0]!r} (--min-isolation / SANDBOX_MIN_ISOLATION)\n".encode())
         posix._exit(0)
     workdir = _make_workdir(job, mode)
     if LINUX:  # after _isolate: writing the uid map needs a dumpable process
         _libc_call("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)  # the program can neither ptrace P0, P1 nor open their fds
-        # Orphans of the program are reparented to P1 (or us) instead of the system's init, so that they
-        # can be found and reaped. (In the namespaced modes P1 is PID 1, which this makes no difference to.)
+        # Orphans of the program are reparented to P1 (or to us, should P1 die) instead of the system's init,
+        # so that they can be found and reaped. (In the namespaced modes P1 is PID 1 and adopts them anyway.)
         _libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     pid = posix.fork()
     if pid == 0:
@@ -403,6 +402,7 @@ def _p1_main(job, mode, reason, workdir):
     try:
         if LINUX:
             _libc_call("prctl", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)  # if P0 dies, so do we
+            _libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # not inherited from P0: see main()
         if mode in NAMESPACED:
             try:
                 _enter_root(job["stage"].rstrip("/"), workdir)

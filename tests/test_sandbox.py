@@ -390,28 +390,45 @@ def test_flood_of_child_processes_is_gone_when_the_verdict_returns(mode):
     code = ("import subprocess\nstarted = 0\n"
             "for i in range(200):\n"
             "    try:\n"
-            f"        subprocess.Popen(['/bin/sh', '-c', 'sleep 2; : {mark}'])\n"
+            f"        subprocess.Popen(['/bin/sh', '-c', 'sleep 5; : {mark}'])\n"
             "        started += 1\n"
             "    except OSError:\n        break\n"
             "print(started)")
+    start = time.monotonic()
     out = output_of(code)
     assert out is not None and 10 <= int(out) <= sandbox.MAX_PROCESSES + 200
-    assert survivors(mark) == []
+    assert survivors(mark) == [] and time.monotonic() - start < 4.0  # killed, not waited for
 
 
 @covers("processes")
 def test_orphan_that_double_forks_and_calls_setsid_is_killed(mode):
+    """The orphan lets go of the test's pipes, so nothing waits for it: only a kill ends it early."""
     mark = token()
+    orphan = ("if os.fork() == 0:\n"
+              "    os.setsid()\n"
+              "    if os.fork() == 0:\n"
+              "        null = os.open('/dev/null', os.O_RDWR)\n"
+              "        for fd in (0, 1, 2):\n            os.dup2(null, fd)\n"
+              "        os.closerange(3, 1024)\n"
+              f"        os.execv('/bin/sh', ['sh', '-c', 'sleep 3; : {mark}'])\n"
+              "    os._exit(0)\n"
+              "time.sleep(0.2)\n")
+    verdict = run("import os, time\n" + orphan + "print('parent done')", out="parent done")
+    assert verdict.passed and survivors(mark) == [] and verdict.wall_s < 2.0
+    # ... and gone before the program's next test starts
     code = ("import os, time\n"
-            "if os.fork() == 0:\n"
-            "    os.setsid()\n"
-            "    if os.fork() == 0:\n"
-            f"        os.execv('/bin/sh', ['sh', '-c', 'sleep 2; : {mark}'])\n"
-            "    os._exit(0)\n"
-            "time.sleep(0.2)\n"
-            "print('parent done')")
-    assert run(code, out="parent done").passed
-    assert survivors(mark) == []
+            "if input() == '1':\n" + "".join("    " + line + "\n" for line in orphan.splitlines()) +
+            "    print('left one')\n"
+            "else:\n"
+            "    alive = False\n"
+            "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+            "        try:\n"
+            f"            alive |= b'{mark}' in open(f'/proc/{{pid}}/cmdline', 'rb').read()\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    print('alive' if alive else 'gone')")
+    verdict = sandbox.run_tests(code, [stdin_test("1", "left one"), stdin_test("2", "gone")])
+    assert verdict.passed and verdict.wall_s < 2.0, verdict
 
 
 # ------------------------------------------------------------------------------------------------ time
