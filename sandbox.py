@@ -14,7 +14,7 @@ Grading (DESIGN.md "Evaluation", as lcb_runner/evaluation/testing_util.py)
 - functional: one JSON argument per input line; calls Solution().<func_name>(*args) when the code defines class
   Solution, else the top-level function. The value comes back as JSON (so tuples become lists, nested ones too,
   and dict keys strings; a value JSON cannot encode, e.g. a set, is a wrong answer) and must == the parsed
-  expected output. Integers of more than MAX_INT_DIGITS (100,000) digits compare as their digits.
+  expected output. Integers of more than MAX_INT_DIGITS (20,000) digits compare as their digits.
 - assert (HumanEval/MBPP): the input is a test program. sandbox_asserts.py interprets it here, in the caller;
   each call of a function of the program becomes a call the sandbox makes, whose result comes back as plain
   data, and the assertions are evaluated here; a false one is a wrong answer. (All of HumanEval's 164 tests
@@ -486,7 +486,7 @@ class _HugeInt:
         return f"<int of {len(self.digits.lstrip('-'))} digits>"
 
 
-MAX_INT_DIGITS = 100_000  # a JSON integer up to this long becomes an int (in ~40 ms); a longer one stays digits
+MAX_INT_DIGITS = 20_000  # a JSON integer up to this long becomes an int (in ~3 ms); a longer one stays digits
 
 
 def _parse_int(digits: str):

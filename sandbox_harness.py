@@ -251,7 +251,8 @@ def _build_root(job):
             destination, size, mode = args
             target = (stage + destination).encode()
             _make_dirs(target)
-            _libc_call("mount", b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=%d,mode=%o" % (size, mode))
+            options = b"size=%d,nr_inodes=%d,mode=%o" % (size, max(64, size >> 10), mode)  # inodes: kernel memory
+            _libc_call("mount", b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, options)
         elif op == "symlink":  # (link target, destination)
             _make_dirs((stage + args[1]).rsplit("/", 1)[0].encode())
             posix.symlink(args[0], stage + args[1])
