@@ -66,10 +66,9 @@ class _Refused(Exception):
     """The isolation asked for cannot be had: P0 reports it as an "error" line instead of a header."""
 
 
-def _libc_call(name, *args):
-    """Call a libc function that returns 0 on success (unshare, mount, prctl, capset, setrlimit, syscall);
-    raise OSError otherwise. Arguments: ints, bytes (as a pointer) or None (NULL). Uses _ctypes directly, as
-    ctypes.CDLL does: importing the ctypes package would cost ~2 ms."""
+def _libc_function(name):
+    """libc's `name` as a function taking ints, bytes (as a pointer) or None (NULL) and returning an int. Uses
+    _ctypes directly, as ctypes.CDLL does: importing the ctypes package would cost ~2 ms."""
     global _libc
     import _ctypes
     if _libc is None:
@@ -87,7 +86,14 @@ def _libc_call(name, *args):
     function_type, library, functions = _libc
     if name not in functions:
         functions[name] = function_type((name, library))
-    if functions[name](*args) != 0:
+    return functions[name]
+
+
+def _libc_call(name, *args):
+    """Call a libc function that returns 0 on success (unshare, mount, prctl, capset, setrlimit, syscall);
+    raise OSError otherwise."""
+    if _libc_function(name)(*args) != 0:
+        import _ctypes
         err = _ctypes.get_errno()
         raise OSError(err, f"{name}{args}: {posix.strerror(err)}")
 
@@ -122,6 +128,12 @@ def zygote(fd, modules):
     import socket
     for name in modules:
         __import__(name)
+    if LINUX:  # look up the libc functions once here, not in every program
+        for name in ("unshare", "mount", "umount2", "prctl", "capset", "setrlimit", "syscall"):
+            _libc_function(name)
+    # Everything so far lives as long as the zygote: keep it out of the cyclic collector, whose first pass in a
+    # program would otherwise visit (and so copy, page by page, after the fork) every object of the zygote.
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps our children: the caller never waits
     channel = socket.socket(fileno=fd)
     channel.sendall(b"ready\n")
