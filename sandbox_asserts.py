@@ -15,10 +15,11 @@ object whose __eq__ always says True, patch the test's builtins, or report "fini
 3. check(plan, values): interpret the test again, here, with each remote call answered by its value; the
    first assertion that is false, or that raises, fails the test.
 
-Both passes take the same path because nothing that steers it (an if, a loop, a short-circuit, a generator
-consumed lazily) may depend on a pending result when a remote call lies ahead: a test where it would raises
-Unsupported and runs as written (sandbox.py lists that as not covered). Deliberate differences from running
-the test as written:
+Both passes take the same path because nothing that steers it (an if, a loop, an `or`, a conditional
+expression, a generator consumed lazily) may depend on a pending result when a remote call lies ahead: a test
+where it would raises Unsupported and runs as written (sandbox.py lists that as not covered). Deliberate
+differences from running the test as written:
+- `a and b` with a remote call in b evaluates both in both passes (an assertion on it fails all the same);
 - assertion messages are never evaluated (they matter only once an assertion has failed);
 - the test's `random` draws come from a generator with a fixed seed, so both passes see the same numbers;
 - a result may go back to the program as an argument (a test may pass what one function of the program
@@ -302,8 +303,14 @@ class _Interpreter:
 
     def no_remote_calls(self, scope, *nodes):
         """Pass 1 cannot tell whether these run (that depends on a pending result): they must not call the
-        program. Conservative: a call qualifies when it names a builtin or a function of an imported module
-        (a name bound in `scope`) or is a method call."""
+        program."""
+        if not self.calls_nothing(scope, *nodes):
+            raise Unsupported("a call that happens or not depending on the program's output")
+
+    def calls_nothing(self, scope, *nodes) -> bool:
+        """Whether these expressions surely call no function of the program. Conservative: a call qualifies
+        when it names a builtin or a function of an imported module (a name bound in `scope`), or is a method
+        call."""
         for node in nodes:
             for sub in ast.walk(node):
                 if isinstance(sub, (ast.Lambda, ast.NamedExpr)):
@@ -311,7 +318,8 @@ class _Interpreter:
                 if isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Attribute) and (
                         not isinstance(sub.func, ast.Name)
                         or isinstance(self.lookup(sub.func.id, scope), (_Remote, _Function))):
-                    raise Unsupported("a call that happens or not depending on the program's output")
+                    return False
+        return True
 
     def lookup(self, name, scope):
         if name in scope:
@@ -386,6 +394,13 @@ class _Interpreter:
         return outcome
 
     def bool_op(self, node, scope):
+        if isinstance(node.op, ast.And) and not self.calls_nothing(scope, *node.values[1:]):
+            # `assert f(1) == 2 and f(2) == 3`: both passes evaluate every operand, so that both make the same
+            # remote calls; for an assertion the outcome is the same (any false operand fails it).
+            values = [self.eval(operand, scope) for operand in node.values]
+            if self.recording and any(isinstance(v, (_Pending, _Opaque)) for v in values):
+                return OPAQUE
+            return next((v for v in values if not self.truth(v)), values[-1])
         value = None
         for i, operand in enumerate(node.values):
             value = self.eval(operand, scope)

@@ -303,6 +303,18 @@ def test_humaneval_style_check_with_tolerance_loops_and_helpers():
     assert sandbox.run_tests(code.replace("len(xs)", "(len(xs) + 1)"), [test]).status == "wrong_answer"
 
 
+def test_mbpp_style_asserts_with_and_sets_and_tolerances():
+    code = "def squares(n):\n    return [i * i for i in range(n)]\ndef half(x):\n    return x / 2"
+    test = assert_test("import math\n"
+                       "assert squares(3) == [0, 1, 4] and squares(0) == []\n"
+                       "assert set(squares(4)) == {9, 4, 1, 0}\n"
+                       "assert math.isclose(half(1), 0.5, rel_tol=1e-9)\n"
+                       "assert not squares(0) and len(squares(2)) == 2\n")
+    assert sandbox._assert_plan(test["input"]) is not None
+    assert sandbox.run_tests(code, [test]).passed
+    assert sandbox.run_tests(code.replace("i * i", "i + i"), [test]).status == "wrong_answer"
+
+
 def test_assert_candidate_that_exits_before_the_test_runs_fails():
     test = assert_test("def check(candidate):\n    assert candidate() is None\ncheck(f)")
     for code in ("import os\nos._exit(0)", "raise SystemExit(0)", "import sys\nsys.exit()",
