@@ -99,7 +99,8 @@ each in every mode that claims it, as root and as a throwaway normal user):
   read-only, besides its own /tmp: not this project (whose data holds expected outputs), not $HOME or /root
   (but for the way to an interpreter that lies there), not the caller's files, not other programs' files.
 - environment: scrubbed; a secret in the caller's environment is not in the program's.
-- proc: the caller's environment and command line cannot be read through /proc either.
+- proc: the caller's environment and command line cannot be read through /proc either, nor its session
+  keyring reached (the program gets an empty one).
 - network: none, not even 127.0.0.1 (an empty network namespace).
 - signals: the program cannot signal, kill or ptrace the caller, the sandbox's own processes, or other programs.
 - descriptors: stdin holds exactly the test input, and no other file descriptor but the outputs and the

@@ -49,6 +49,8 @@ MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME, MNT_DETACH = 0x400, 0x80
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 8, 36, 38
 CAP_DAC_READ_SEARCH, _LINUX_CAPABILITY_VERSION_3 = 2, 0x20080522
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "loongarch64": 41, "ppc64le": 203, "s390x": 217}
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "loongarch64": 219, "ppc64le": 271, "s390x": 280}
+KEYCTL_JOIN_SESSION_KEYRING = 1
 EXIT_SETUP_FAILED = 71  # T could not be set up (a sandbox problem, reported as runtime_error with a note)
 NAMESPACED = ("namespaces", "userns")
 
@@ -622,6 +624,7 @@ def _child(job, mode, stdin, out_w, err_w, event_w, base_vm):
             _drop_capabilities()
         if LINUX:
             _libc_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # setuid binaries cannot give privileges back
+            _new_session_keyring()
         if "random" in sys.modules:  # imported by the zygote: every program would draw the same numbers
             sys.modules["random"].seed()
         sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
@@ -684,6 +687,15 @@ def _drop_to_uid(uid, keep_read_access):
         header = _native(_LINUX_CAPABILITY_VERSION_3, 0)
         data = _native(read_search, read_search, 0, 0, 0, 0)  # effective, permitted, inheritable
         _libc_call("capset", header, data)
+
+
+def _new_session_keyring():
+    """The caller's session keyring is inherited across fork: give T an empty one of its own instead."""
+    machine = posix.uname().machine
+    if machine in SYS_KEYCTL and _libc_function("syscall")(SYS_KEYCTL[machine], KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        import _ctypes
+        if _ctypes.get_errno() != errno.ENOSYS:  # a kernel without keyrings has nothing to hide
+            raise OSError(_ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
 
 
 def _drop_capabilities():

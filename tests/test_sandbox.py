@@ -634,6 +634,18 @@ def test_secret_not_readable_through_proc_either(mode, monkeypatch):
     assert output_of(code) == "False\n"
 
 
+@covers("proc")
+def test_the_callers_session_keyring_is_not_the_programs(mode):
+    import ctypes
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    if keyctl is None:
+        pytest.skip("keyctl's system call number is not known here")
+    code = (f"import ctypes\nprint(ctypes.CDLL(None).syscall({keyctl}, 0, -3, 0))")  # KEYCTL_GET_KEYRING_ID, @s
+    ours = ctypes.CDLL(None).syscall(keyctl, 0, -3, 0)
+    theirs = int(output_of(code))
+    assert ours > 0 and theirs != ours
+
+
 @covers("descriptors")
 def test_stdin_holds_only_the_test_input(mode):
     code = ("import os, sys\n"
