@@ -635,15 +635,23 @@ def test_secret_not_readable_through_proc_either(mode, monkeypatch):
 
 
 @covers("proc")
-def test_the_callers_session_keyring_is_not_the_programs(mode):
-    import ctypes
-    keyctl = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
-    if keyctl is None:
-        pytest.skip("keyctl's system call number is not known here")
-    code = (f"import ctypes\nprint(ctypes.CDLL(None).syscall({keyctl}, 0, -3, 0))")  # KEYCTL_GET_KEYRING_ID, @s
-    ours = ctypes.CDLL(None).syscall(keyctl, 0, -3, 0)
-    theirs = int(output_of(code))
-    assert ours > 0 and theirs != ours
+def test_a_key_in_the_callers_session_keyring_is_out_of_reach(mode):
+    """A caller with a secret in its session keyring (inherited across fork) runs a program that looks for it."""
+    calls = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(os.uname().machine)  # add_key, keyctl
+    if calls is None:
+        pytest.skip("the keyring system call numbers are not known here")
+    add_key, keyctl = calls
+    program = (f"import ctypes\n"  # KEYCTL_SEARCH the session keyring for the caller's key
+               f"print(ctypes.CDLL(None).syscall({keyctl}, 10, -3, b'user', b'sbx-test-secret', 0) > 0)")
+    caller = (f"import ctypes, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+              f"libc = ctypes.CDLL(None)\n"
+              f"libc.syscall({keyctl}, 1, None)\n"  # KEYCTL_JOIN_SESSION_KEYRING: a keyring of our own
+              f"assert libc.syscall({add_key}, b'user', b'sbx-test-secret', b'hunter2', 7, -3) > 0\n"
+              f"assert libc.syscall({keyctl}, 10, -3, b'user', b'sbx-test-secret', 0) > 0\n"
+              f"import sandbox\nsandbox.ISOLATION = {mode!r}\n"
+              f"print(sandbox.run_outputs({program!r}, [''], testtype='stdin')[0], end='')")
+    done = subprocess.run([sys.executable, "-c", caller], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "False\n", done.stderr[-2000:]
 
 
 @covers("descriptors")
