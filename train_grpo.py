@@ -163,6 +163,8 @@ class Config:
     grad_checkpointing: bool = flag(False, "recompute activations in backward: less memory, ~30% slower")
     fsdp: bool = flag(False, "under torchrun: shard parameters, gradients and optimizer state (FSDP2) "
                              "instead of replicating them (DDP)")
+    min_isolation: str | None = flag(None, "refuse to run programs below this sandbox isolation: portable < uid "
+                                           "< userns < namespaces (default: $SANDBOX_MIN_ISOLATION, else any)")
     report_to: tuple[str, ...] = flag(("none",), "also send the metrics to: none, tensorboard, wandb (several)")
 
     def __post_init__(self):
@@ -253,6 +255,8 @@ def validate(cfg: Config) -> None:
     problems += validate_variants(cfg)
     if problems:
         raise M.UserError("; ".join(problems))
+    import sandbox
+    sandbox.require_isolation(cfg.min_isolation)  # a one-line UserError below it; no check when unset
 
 
 def validate_variants(cfg: Config) -> list[str]:

