@@ -222,7 +222,7 @@ def test_load_problems_filters_and_sources(tmp_path, good_row):
     assert all(p.difficulty == "easy" for p in L.load_problems("embedded:train", difficulty="easy"))
     path = write_jsonl(tmp_path / "one.jsonl", [good_row])
     assert [p.question_id for p in L.load_problems(str(path))] == [good_row["question_id"]]
-    with pytest.raises(ValueError, match="unknown problem source"):
+    with pytest.raises(L.UserError, match="unknown problem source"):
         L.load_problems("no-such-source")
 
 
@@ -238,7 +238,7 @@ def test_hub_release_reads_the_cumulative_files(tmp_path, good_row, monkeypatch)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name, repo_type: str(tmp_path / name))
     assert [p.question_id for p in L.load_problems("lcb:release_v2")] == ["q1", "q2"]
     assert [p.question_id for p in L.load_problems("lcb", release="v3")] == ["q3"]
-    with pytest.raises(ValueError, match="unknown LiveCodeBench release"):
+    with pytest.raises(L.UserError, match="unknown LiveCodeBench release"):
         L.load_problems("lcb:release_v9")
 
 
