@@ -929,7 +929,7 @@ def test_sandbox_tests_pass_as_a_normal_user(tmp_path):
     try:
         account = pwd.getpwnam(user)
         checkout = Path(account.pw_dir) / "checkout"
-        for name in ("sandbox.py", "sandbox_harness.py", "sandbox_asserts.py", "sandbox_process.py",
+        for name in ("sandbox.py", "sandbox_harness.py", "sandbox_asserts.py", "sandbox_process.py", "cli.py",
                      "tests/test_sandbox.py", "tests/conftest.py"):
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / name, checkout / name)
