@@ -74,10 +74,20 @@ def byte_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
 
+def _model_dir(tmp_path_factory, kind: str) -> str:
+    path = tmp_path_factory.mktemp(f"tiny-{kind}")
+    tiny_model(kind).save_pretrained(path)
+    byte_tokenizer().save_pretrained(path)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A local HF directory with a tiny random Llama and a byte tokenizer: what --model accepts."""
-    path = tmp_path_factory.mktemp("tiny-llama")
-    tiny_model("llama").save_pretrained(path)
-    byte_tokenizer().save_pretrained(path)
-    return str(path)
+    return _model_dir(tmp_path_factory, "llama")
+
+
+@pytest.fixture(scope="session")
+def tied_model_dir(tmp_path_factory):
+    """A tiny Qwen2 with its head tied to the embeddings, as the default model: every weight gets a gradient."""
+    return _model_dir(tmp_path_factory, "qwen2")

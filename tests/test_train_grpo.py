@@ -298,16 +298,6 @@ def test_sampling_seed_is_not_the_random_reward_seed():
 
 # ---- precision (DESIGN.md "Precision") -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tied_model_dir(tmp_path_factory):
-    """A tiny Qwen2 with its head tied to the embeddings, as the default model: every weight gets a gradient."""
-    from conftest import byte_tokenizer, tiny_model
-    path = tmp_path_factory.mktemp("tiny-qwen2")
-    tiny_model("qwen2").save_pretrained(path)
-    byte_tokenizer().save_pretrained(path)
-    return str(path)
-
-
 def test_bf16_step_at_lr_1e6_keeps_every_update(tied_model_dir, tmp_path):
     """--precision bf16 keeps fp32 master weights: one step at lr 1e-6 moves at least 90% of the elements.
     The same updates added to bf16 weights (what --dtype bfloat16 trained) mostly round to nothing."""
