@@ -93,16 +93,15 @@ def bench_sampling(quick: bool, hw: dict) -> None:
     names = [M.DEFAULT_MODEL] + ([] if quick else ["smollm2-135m"])
     for name in names:
         model, tokenizer = M.load_model(name, device="cpu", dtype=dtype)
-        tok = tokenizer
         label = f"{name} {hw['precision']}"
         warm = [M.chat_prompt(tokenizer, [{"role": "user", "content": QUESTIONS[0]}])]
-        M.sample(model, tok, warm, n=2, max_new_tokens=4, seed=0)  # weights paged in, kernels set up: not timed
+        M.sample(model, tokenizer, warm, n=2, max_new_tokens=4, seed=0)  # weights paged in, kernels set up: not timed
         for prompts_n, group in ((2, 4), (8, 8)):
             prompts = [M.chat_prompt(tokenizer, [{"role": "user", "content": q}]) for q in QUESTIONS[:prompts_n]]
             rows = prompts_n * group
 
             def ours():
-                out = M.sample(model, tok, prompts, n=group, max_new_tokens=new_tokens, temperature=1.0, seed=0)
+                out = M.sample(model, tokenizer, prompts, n=group, max_new_tokens=new_tokens, temperature=1.0, seed=0)
                 return out.completion_ids.size(1)
 
             def hf():
