@@ -556,19 +556,21 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
             micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths)
-            for i, micro in enumerate(micros):
-                with dist.no_sync(policy, last=i == len(micros) - 1), autocast(cfg, policy):
-                    if cfg.entropy_coef:
-                        lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature, entropy=True)  # (b, t) each
-                    else:
-                        lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature), None     # (b, t), t <= T
-                    t = lp.size(1)
-                    loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
-                                              mask[micro, :t], cfg, None if ref_lp is None else ref_lp[micro, :t],
-                                              len(rows) * dist.world, n_tokens, entropy)
-                    (loss * dist.world).backward()
-                for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
-                    totals[k] += stats[k]
+            with autocast(cfg, policy):  # one context per optimizer step: each weight is cast to bf16 once
+                for i, micro in enumerate(micros):
+                    with dist.no_sync(policy, last=i == len(micros) - 1):
+                        if cfg.entropy_coef:
+                            lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature, entropy=True)  # (b, t)
+                        else:
+                            lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature), None  # (b, t), t <= T
+                        t = lp.size(1)
+                        loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
+                                                  mask[micro, :t], cfg,
+                                                  None if ref_lp is None else ref_lp[micro, :t],
+                                                  len(rows) * dist.world, n_tokens, entropy)
+                        (loss * dist.world).backward()
+                    for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
+                        totals[k] += stats[k]
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)  # frozen: no grad
             optimizer.step()
             grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))

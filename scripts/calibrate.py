@@ -98,13 +98,18 @@ def main(argv=None):
     parser.add_argument("--max-new-tokens", type=int, default=384)
     parser.add_argument("--batch", type=int, default=4, help="problems per sampling batch (rows = batch x n)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default=None,
+                        help="fp32 or bf16 sampling (default: bf16 where this CPU runs it faster)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     if args.n < 2 or args.batch < 1 or args.max_new_tokens < 1:
         raise UserError("need --n >= 2, --batch >= 1 and --max-new-tokens >= 1")
+    import torch
+
     import model as M
     args.out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = M.load_model(args.model, "cpu")
+    precision = M.choose_precision(args.precision, "cpu")
+    model, tokenizer = M.load_model(args.model, "cpu", dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     for split in (("train", "val") if args.split == "both" else (args.split,)):
         print(describe(split, calibrate(split, args, model, tokenizer, args.out)), flush=True)
 

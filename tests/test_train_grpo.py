@@ -353,3 +353,33 @@ def test_sampling_copy_follows_the_master_weights():
     M.copy_weights(policy, twin)
     for (name, master), (_, copy) in zip(policy.named_parameters(), twin.named_parameters()):
         assert copy.dtype == torch.bfloat16 and torch.equal(copy, master.bfloat16()), name
+
+
+def test_bf16_micro_batches_in_one_autocast_context_accumulate_every_gradient(toy_tokenizer):
+    """update() keeps one autocast context over a minibatch's micro-batches, so each weight is cast to bf16 once
+    and the cast is reused: the accumulated gradients equal those of a fresh context per micro-batch."""
+    import model as M
+    from conftest import tiny_model
+    policy = tiny_model("qwen2")
+    samples = M.sample(policy, toy_tokenizer, ["def f(x):"], n=4, max_new_tokens=12, seed=3)
+    micros = [torch.tensor([0, 1]), torch.tensor([2, 3])]
+
+    def backward(micro):
+        G.micro_logprobs(policy, samples, micro, 1.0).sum().backward()
+
+    def grads(shared: bool) -> dict:
+        policy.zero_grad(set_to_none=True)
+        if shared:
+            with G.autocast(cfg(precision="bf16"), policy):
+                for micro in micros:
+                    backward(micro)
+        else:
+            for micro in micros:
+                with G.autocast(cfg(precision="bf16"), policy):
+                    backward(micro)
+        return {n: p.grad.clone() for n, p in policy.named_parameters()}
+
+    separate, shared = grads(False), grads(True)
+    for name, g in separate.items():
+        assert g.abs().sum() > 0, name  # every weight got a gradient (embeddings: the sampled tokens' rows)
+        assert torch.allclose(shared[name], g, rtol=1e-3, atol=1e-5), name
