@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -354,10 +355,51 @@ def sample_from_probs(probs: torch.Tensor, generator: torch.Generator | None, to
         mass_before = sorted_p.cumsum(-1) - sorted_p                        # (B, V)
         drop_sorted = mass_before >= top_p * sorted_p.sum(-1, keepdim=True)  # mass before this token already ≥ p
         probs = probs.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), 0.0)
-    cdf = probs.cumsum(-1)                                                  # (B, V)
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device) * cdf[:, -1:]  # (B, 1)
-    # right=True: the first index whose cdf exceeds u, which is never a zero-probability token
-    return torch.searchsorted(cdf, u, right=True).clamp(max=cdf.size(-1) - 1)[:, 0]
+    u = torch.rand(probs.size(0), 1, generator=generator, device=probs.device)       # (B, 1)
+    return inverse_cdf(probs, u)
+
+
+def blocks(V: int) -> int:
+    """A block length that divides the vocabulary (at most 1024): 128 for Qwen's 151,936, 1024 for 49,152."""
+    return math.gcd(V, 1024)
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The token whose cumulative-probability interval holds u x total mass, per row: probs (B, V), u (B, 1) in
+    [0, 1) -> (B,); never a zero-probability token.
+
+    The same draw as searchsorted(probs.cumsum(-1), u x total, right=True), in two levels: block sums (one
+    vectorised pass instead of a sequential cumulative sum over 151,936 entries), the block that holds the
+    target, then the cumulative sum inside that block only.
+    """
+    B, V = probs.shape
+    size = blocks(V)
+    by_block = probs.view(B, V // size, size)                                          # (B, blocks, size)
+    block_cdf = by_block.sum(-1).cumsum(-1)                                             # (B, blocks)
+    target = u * block_cdf[:, -1:]                                                      # (B, 1)
+    block = torch.searchsorted(block_cdf, target, right=True).clamp(max=V // size - 1)  # (B, 1)
+    before = torch.where(block > 0, block_cdf.gather(-1, (block - 1).clamp(min=0)), 0.0)  # (B, 1) mass before
+    cdf = by_block.gather(1, block[:, :, None].expand(B, 1, size))[:, 0].cumsum(-1)    # (B, size)
+    # rounding may leave the remainder at or past the block's own total: keep it inside, below the last mass
+    rest = torch.minimum(target - before, cdf[:, -1:] * (1 - 1e-6)).clamp(min=0.0)     # (B, 1)
+    offset = torch.searchsorted(cdf, rest, right=True).clamp(max=size - 1)              # (B, 1)
+    return (block * size + offset)[:, 0]
+
+
+def top2(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The largest and second-largest entry of each row of probs (B, V) (equal when the top is tied), from
+    block maxima: the second is the runner-up inside the top block or the best of the other blocks."""
+    B, V = probs.shape
+    size = blocks(V)
+    by_block = probs.view(B, V // size, size)                                          # (B, blocks, size)
+    maxima = by_block.amax(-1)                                                          # (B, blocks)
+    best = maxima.argmax(-1, keepdim=True)                                              # (B, 1)
+    inside = by_block.gather(1, best[:, :, None].expand(B, 1, size))[:, 0]             # (B, size)
+    top = torch.topk(inside, min(2, size), dim=-1).values                               # (B, <= 2)
+    others = maxima.scatter(-1, best, float("-inf")).amax(-1) if maxima.size(1) > 1 \
+        else torch.full((B,), float("-inf"), device=probs.device)                       # (B,)
+    second = torch.maximum(top[:, 1], others) if size > 1 else others
+    return top[:, 0], second
 
 
 @dataclass
@@ -440,21 +482,39 @@ class _Decoder:
         self.finished = torch.zeros(rows, dtype=torch.bool, device=device)
         self.tokens, self.masks = [], []
         self.signals = {name: [] for name in SIGNAL_NAMES}
+        self.buffers = None
 
     def step(self, logits, generator, temperature, top_p, top_k) -> torch.Tensor:
-        """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,)."""
-        logprobs = torch.log_softmax(logits.float() / (temperature or 1.0), -1)        # (rows, V)
-        probs = logprobs.exp()                                                          # (rows, V)
+        """Sample one token per row from logits (rows, V); returns the tokens to feed next (rows,).
+
+        Every signal comes from z = logits / T, its maximum m and s = sum_v exp(z_v - m), lse = m + log s,
+        without a (rows, V) log-prob tensor: log p(token) = z_token - lse, entropy = lse - sum_v p_v z_v,
+        self-certainty = lse - mean_v z_v. The two (rows, V) float buffers are allocated once per sample() and
+        written in place: a fresh 39 MB tensor per step (64 rows x 151,936) costs more in page faults than the
+        arithmetic on it.
+        """
+        if self.buffers is None or self.buffers[0].shape != logits.shape:
+            self.buffers = (torch.empty(logits.shape, dtype=torch.float32, device=logits.device),
+                            torch.empty(logits.shape, dtype=torch.float32, device=logits.device))
+        z, probs = self.buffers                                                         # (rows, V) each
+        z.copy_(logits)
+        if temperature not in (0, 1):
+            z.div_(temperature)
+        m = z.amax(-1, keepdim=True)                                                    # (rows, 1)
+        torch.sub(z, m, out=probs).exp_()                                               # (rows, V) exp(z - m)
+        total = probs.sum(-1, keepdim=True)                                             # (rows, 1)
+        probs.div_(total)                                                               # (rows, V) softmax
+        lse = (m + total.log())[:, 0]                                                   # (rows,)
         if temperature == 0:
             token = logits.argmax(dim=-1)                                               # (rows,)
         else:
             token = sample_from_probs(probs, generator, top_p, top_k)                   # (rows,)
-        top2 = torch.topk(probs, 2, dim=-1).values                                      # (rows, 2)
+        first, second = top2(probs)                                                     # (rows,) each
         values = {
-            "logprob": logprobs.gather(-1, token[:, None])[:, 0],                       # (rows,)
-            "entropy": -(probs * logprobs).sum(-1),                                     # (rows,) -sum p log p
-            "self_certainty": -logprobs.mean(-1),                                       # (rows,) lse(z) - mean(z)
-            "prob_disparity": top2[:, 0] - top2[:, 1],                                  # (rows,)
+            "logprob": z.gather(-1, token[:, None])[:, 0] - lse,                        # (rows,)
+            "self_certainty": lse - z.mean(-1),                                         # (rows,) -mean log p
+            "prob_disparity": first - second,                                           # (rows,)
+            "entropy": lse - z.mul_(probs).sum(-1),                                     # (rows,) z is spent
         }
         alive = ~self.finished                                                          # (rows,)
         token = torch.where(alive, token, torch.full_like(token, self.pad_id))
@@ -506,13 +566,14 @@ def supports_fast_path(model) -> bool:
 
 
 def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: torch.Tensor,
-                 cache: KVCache) -> torch.Tensor:
+                 cache: KVCache, logits_out: torch.Tensor | None = None) -> torch.Tensor:
     """Forward the new tokens ids (B, L) through a Llama-family model with our KVCache; returns last logits (B, V).
 
     The same computation as the HF forward (same weights and modules), without its per-call wrappers and mask
     construction: on a CPU, decoding is dominated by that Python overhead, not by the matmuls.
     key_mask (B, cache length + L) marks the real (non-padding) key columns. Left-padded queries may attend to
-    themselves so that no row of the attention is all-masked (which would give NaN).
+    themselves so that no row of the attention is all-masked (which would give NaN). logits_out: a (B, V) buffer for
+    the logits, written in place (decoding reuses one instead of page-faulting a fresh one every token).
     """
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
     body = model.get_decoder()
@@ -541,7 +602,10 @@ def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: to
         x = x + attn.o_proj(out.transpose(1, 2).reshape(B, L, -1))                      # (B, L, H)
         x = x + layer.mlp(layer.post_attention_layernorm(x))                            # (B, L, H)
     cache.length = end
-    return model.get_output_embeddings()(body.norm(x[:, -1]))                          # (B, V)
+    head = model.get_output_embeddings()
+    if logits_out is None or head.bias is not None:
+        return head(body.norm(x[:, -1]))                                                # (B, V)
+    return torch.mm(body.norm(x[:, -1]), head.weight.t(), out=logits_out)              # (B, V), reused memory
 
 
 @torch.no_grad()
@@ -594,10 +658,16 @@ def _fast_stepper(model, ids, mask, n: int, max_new_tokens: int):
             state.update(rows=rows[keep], pos=state["pos"][keep], key_mask=state["key_mask"][keep])
             rows = state["rows"]
         state["pos"] = state["pos"] + 1
-        running = fast_forward(model, token[rows, None], state["pos"], state["key_mask"], cache)  # (rows, V)
+        if "logits" not in state:  # one buffer for every step's logits, and one for all rows once some are dropped
+            state["logits"] = torch.empty(B * n, model.get_output_embeddings().weight.size(0), dtype=cache.k.dtype,
+                                          device=ids.device)
+        running = fast_forward(model, token[rows, None], state["pos"], state["key_mask"], cache,
+                               logits_out=state["logits"][:rows.numel()])              # (rows, V)
         if rows.numel() == token.numel():
             return running
-        return running.new_zeros(token.numel(), running.size(-1)).index_copy_(0, rows, running)  # (B*n, V)
+        if "all" not in state:
+            state["all"] = torch.zeros(token.numel(), running.size(-1), dtype=running.dtype, device=ids.device)
+        return state["all"].index_copy_(0, rows, running)                              # (B*n, V) dropped rows: 0
     return step
 
 

@@ -53,6 +53,7 @@ PANELS = [
     ("signal/prob_disparity", "probability disparity"),
     ("eval/response_length", "validation response length"),
     ("train/pass_rate", "training pass rate"),
+    ("response/clipped_ratio", "truncated (no EOS)"),
 ]
 COLLAPSE_METRICS = ("response/length_mean", "eval/avg@k")  # what --collapse marks in the grid
 
@@ -124,7 +125,7 @@ def load_run(path) -> Run:
     return Run(path, config, read_metrics(metrics))
 
 
-def run_labels(runs: list[Run]) -> list[str]:
+def run_labels(runs: list[Run], by_directory: bool = True) -> list[str]:
     """Each run's reward, then the config settings that differ between the runs (e.g. "entropy, T=1.2")."""
     keys = sorted({k for r in runs for k in r.config} - UNLABELLED - {"reward"})
     differing = [k for k in keys if len({json.dumps(r.config.get(k)) for r in runs}) > 1]
@@ -133,7 +134,7 @@ def run_labels(runs: list[Run]) -> list[str]:
         parts = [str(run.config.get("reward", run.path.name))]
         parts += [f"{SHORT_NAMES.get(k, k)}={format_value(run.config.get(k))}" for k in differing]
         labels.append(", ".join(parts))
-    if len(set(labels)) < len(labels):  # identical settings: the directory tells them apart
+    if by_directory and len(set(labels)) < len(labels):  # identical settings: the directory tells them apart
         labels = [f"{label} ({run.path.name})" for label, run in zip(labels, runs)]
     return labels
 
@@ -178,19 +179,33 @@ def curve(run: Run, key: str, smooth: int = 1) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------------------
 # Figures
 
-def draw_panel(ax, runs: list[Run], key: str, title: str, smooth: int = 1, collapse: float | None = None):
-    """One metric over training steps, one line per run that logged it; "no data" when none did."""
-    logged = sorted({name for run in runs if (name := run.resolve(key))})
+def band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, mean, min, max) of several runs' curves over the steps every one of them logged."""
+    common = sorted(set.intersection(*(set(steps.tolist()) for steps, _ in curves)))
+    stacked = np.array([[values[steps == s][0] for s in common] for steps, values in curves])  # (runs, steps)
+    return np.array(common, dtype=float), stacked.mean(0), stacked.min(0), stacked.max(0)
+
+
+def draw_panel(ax, runs: list, key: str, title: str, smooth: int = 1, collapse: float | None = None):
+    """One metric over training steps, one line per run that logged it; "no data" when none did. An entry of
+    `runs` that is a list of runs (seeds of one setting) is drawn as their mean with a min-max band."""
+    groups = [entry if isinstance(entry, list) else [entry] for entry in runs]
+    logged = sorted({name for group in groups for run in group if (name := run.resolve(key))})
     ax.set_title(f"{title} ({', '.join(n.split('/')[-1] for n in logged)})" if key.endswith("@k") and logged
                  else title)
     ax.set_xlabel("step")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for i, run in enumerate(runs):
-        steps, values = curve(run, key, smooth)
+    for i, group in enumerate(groups):
+        curves = [c for c in (curve(run, key, smooth) for run in group) if c[0].size]
+        if not curves:
+            continue
+        steps, values, low, high = band(curves) if len(curves) > 1 else (*curves[0], None, None)
         if steps.size == 0:
             continue
         color = f"C{i % 10}"
         ax.plot(steps, values, color=color, marker="o" if key.startswith("eval/") else None, markersize=3)
+        if low is not None:
+            ax.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
         at = collapse_step(steps, values, collapse) if collapse is not None else None
         if at is not None:
             mark_collapse(ax, at, values[steps == at][0], color)
@@ -209,13 +224,24 @@ def legend_handles(labels: list[str]) -> list[Line2D]:
     return [Line2D([], [], color=f"C{i % 10}", label=label) for i, label in enumerate(labels)]
 
 
-def plot_runs(runs, *, metric: str | None = None, smooth: int = 1, collapse: float | None = None):
-    """The panel grid (or, with `metric`, that one panel) for run directories (or loaded Runs); returns the Figure."""
+def plot_runs(runs, *, metric: str | None = None, smooth: int = 1, collapse: float | None = None,
+              seeds_as_band: bool = False):
+    """The panel grid (or, with `metric`, that one panel) for run directories (or loaded Runs); returns the Figure.
+    seeds_as_band: runs whose settings differ only in --seed share one colour, drawn as mean and min-max band."""
     runs = [run if isinstance(run, Run) else load_run(run) for run in runs]
-    handles = legend_handles(run_labels(runs))
+    if seeds_as_band:
+        by_label: dict[str, list[Run]] = {}
+        for run, label in zip(runs, run_labels([Run(r.path, {k: v for k, v in r.config.items() if k != "seed"},
+                                                       r.records) for r in runs], by_directory=False)):
+            by_label.setdefault(label, []).append(run)
+        entries: list = list(by_label.values())
+        labels = [f"{label} ({len(group)} seeds)" if len(group) > 1 else label for label, group in by_label.items()]
+    else:
+        entries, labels = runs, run_labels(runs)
+    handles = legend_handles(labels)
     if metric is not None:
         fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        draw_panel(ax, runs, metric, dict(PANELS).get(metric, metric), smooth, collapse)
+        draw_panel(ax, entries, metric, dict(PANELS).get(metric, metric), smooth, collapse)
         ax.legend(handles=handles, fontsize="small")
         return fig
     ncols = 4
@@ -223,7 +249,7 @@ def plot_runs(runs, *, metric: str | None = None, smooth: int = 1, collapse: flo
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), layout="constrained")
     axes = axes.ravel()
     for ax, (key, title) in zip(axes, PANELS):
-        draw_panel(ax, runs, key, title, smooth, collapse if key in COLLAPSE_METRICS else None)
+        draw_panel(ax, entries, key, title, smooth, collapse if key in COLLAPSE_METRICS else None)
     for ax in axes[len(PANELS):]:
         ax.axis("off")
     axes[len(PANELS)].legend(handles=handles, loc="center", frameon=False)

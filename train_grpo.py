@@ -541,7 +541,8 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     ref_lp = None
     if cfg.kl_beta > 0:
         ref_lp = torch.zeros(B, T)                                          # (B, T)
-        with torch.no_grad(), L.adapters_off(unwrap(policy)) as base:
+        # under the update's autocast, so that the reference is computed as the policy is (at step 1 they agree)
+        with torch.no_grad(), L.adapters_off(unwrap(policy)) as base, autocast(cfg, policy):
             for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths):
                 lp = micro_logprobs(base if reference is None else reference, s, micro, cfg.temperature)  # (b, t)
                 ref_lp[micro, :lp.size(1)] = lp

@@ -1,31 +1,33 @@
-"""scripts/study.py: the study's experiments at laptop scale, run end to end, then tables and figures.
+"""scripts/study.py: the study's experiments on the default model (Qwen2.5-Coder-0.5B), then tables and figures.
 
-    python scripts/study.py                  # every run (about 2 h on 2 CPU cores), then the report
-    python scripts/study.py --quick          # every experiment with tiny settings (under 15 min here)
-    python scripts/study.py --report         # only the report, from finished runs
-    python scripts/study.py --only main      # one experiment (or run names)
+    python scripts/study.py --only main      # the main comparison: 6 rewards x 2 seeds x 40 steps (~12 h here)
+    python scripts/study.py                  # every experiment
+    python scripts/study.py --quick          # every experiment with tiny settings on SmolLM2 (minutes)
+    python scripts/study.py --report         # only the report, from the published runs in docs/study/runs
 
 Experiments (docs/study.md discusses the results):
-  main         verifiable (RLVR), self_certainty, token_entropy, trajectory_entropy, prob_disparity, random
+  main         verifiable (RLVR), self_certainty, token_entropy, trajectory_entropy, prob_disparity, random,
+               each with the training seeds SEEDS; with it go the noise evaluations (the base model evaluated
+               with NOISE_SEEDS sampling seeds), which state the smallest difference the comparison resolves
   beyond       majority and hybrid (self-certainty mixed with the verifiable reward), the rewards the study
                does not have, against the same baseline
   sensitivity  self_certainty with T = 0.8 / 1.2, KL beta > 0, a half and a double group size, E = 3 epochs,
                each for SENSITIVITY_STEPS steps (compared with the main self_certainty run at the same step)
   rlif_rlvr    verifiable training from the base model, and from self_certainty's checkpoints at an early and
-               at the last step (the verifiable reward here is the fraction of tests passed: with pass/fail
-               only, this model's groups are almost always all-zero and the runs would not move)
+               at the last step
   test time    no runs of its own: pass@k (k = 1..eval_n) of every evaluation, and whether keeping the most
                self-certain of k samples beats a random choice (lcb_eval.best_of_k)
 
-Every run shares the settings in SCALES except what its experiment varies, and the same seed, so runs differ
-only by what is compared. All runs from the base model start from the same weights and sample the same
-validation completions at step 0, so only the first one evaluates step 0 (--skip-first-eval elsewhere);
-the rlif_rlvr runs start from checkpoints that their source run evaluated at the same step and seed.
+Every run shares the settings in SCALES except what its experiment varies. Runs with the same seed start from
+the same weights and sample the same validation completions at step 0, so only the first run of each seed
+evaluates step 0 (--skip-first-eval elsewhere); the rlif_rlvr runs start from checkpoints that their source
+run evaluated at the same step and seed.
 
-Runs go to --runs (checkpoints included; runs already finished are skipped, so an interrupted study continues
-where it stopped); --jobs runs in parallel with cores / jobs threads each (OMP_NUM_THREADS overrides). The report copies each run's
-config.json, metrics.jsonl and eval reports (small files) to --docs/runs/, draws the figures with plots.py
-and writes --docs/results.md.
+Runs go to --runs with their checkpoints (6 GB each; only the newest is kept while a run goes). A finished run
+is skipped and an interrupted one continues from its last checkpoint, so the driver can be stopped and started
+again. When a run finishes, its small files (config.json, metrics.jsonl, eval reports, a trimmed samples.jsonl)
+are published to --docs/runs/NAME, for git. The report reads only --docs/runs: it draws the figures with
+plots.py and writes --docs/results.md, the same from a clean clone.
 """
 from __future__ import annotations
 
@@ -44,18 +46,24 @@ sys.path.insert(0, str(ROOT))
 
 from cli import UserError  # noqa: E402
 
-# Settings shared by every run (train_grpo.py flags). "full" is sized so the whole study fits about two hours
-# of this 2-core CPU; "quick" only proves that every experiment runs.
+# Settings shared by every run (train_grpo.py flags). "full" is the study on the default model (Qwen2.5-Coder-0.5B),
+# on the calibrated pools (scripts/calibrate.py: problems the base model sometimes solves and sometimes fails),
+# with settings from the pilot in docs/study.md; "quick" only proves that every experiment runs (SmolLM2).
+POOLS = "docs/study/calibration"
 SCALES = {
-    "full": dict(steps=12, prompts_per_step=2, group_size=4, max_new_tokens=128, lr=3e-5, warmup_steps=2,
-                 eval_every=6, eval_limit=12, eval_n=8, save_every=12, seed=0),
-    "quick": dict(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5, warmup_steps=1,
-                  eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
+    "full": dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=384, lr=1e-5, warmup_steps=2,
+                 micro_batch_size=8, eval_every=10, eval_n=4, save_every=5, seed=0,
+                 data=f"{POOLS}/pool_train.jsonl", val_data=f"{POOLS}/pool_val.jsonl"),
+    "quick": dict(model="smollm2-135m", steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5,
+                  warmup_steps=1, eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
 }
-RLVR_STEPS = {"full": 4, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
-SENSITIVITY_STEPS = {"full": 6, "quick": 2}  # compared with the first steps of the main self_certainty run
-BEYOND_STEPS = {"full": 6, "quick": 2}       # likewise, against the main verifiable and self_certainty runs
+SEEDS = {"full": (0, 1), "quick": (0, 1)}  # the main comparison's training seeds (problem order, sampling, random)
+NOISE_SEEDS = {"full": (100, 101, 102, 103), "quick": (100, 101)}  # extra step-0 evaluations of the base model
+RLVR_STEPS = {"full": 10, "quick": 1}  # verifiable steps after the RLIF -> RLVR switch
+SENSITIVITY_STEPS = {"full": 20, "quick": 2}  # compared with the first steps of the main self_certainty run
+BEYOND_STEPS = {"full": 20, "quick": 2}       # likewise, against the main verifiable and self_certainty runs
 SENSITIVITY_REWARD = "self_certainty"
+MAIN_REWARDS = ("verifiable", "self_certainty", "token_entropy", "trajectory_entropy", "prob_disparity", "random")
 
 
 @dataclass
@@ -70,13 +78,16 @@ class Spec:
 def study_specs(scale: str) -> list[Spec]:
     base = SCALES[scale]
     steps, n = base["steps"], base["group_size"]
-    early = base["eval_every"]  # a checkpoint step that the source run also evaluated
-    specs = [Spec(r, "main", {"reward": r}) for r in
-             ("verifiable", "self_certainty", "token_entropy", "trajectory_entropy", "prob_disparity", "random")]
-    specs[1].flags["save_every"] = early  # the rlif_rlvr source keeps an early checkpoint too
-    rlvr = {"reward": "verifiable", "verifiable_fraction": True, "steps": RLVR_STEPS[scale],
-            "save_every": RLVR_STEPS[scale], "eval_every": RLVR_STEPS[scale]}
-    source = specs[1].name
+    early = base["eval_every"]  # a checkpoint step that the source run also evaluates
+    seeds = SEEDS[scale]
+    # the noise evaluations first (minutes), then the comparison seed-major: a whole first seed before the second
+    specs = [Spec(f"noise-s{seed}", "noise", {"seed": seed}) for seed in NOISE_SEEDS[scale]]
+    specs += [Spec(f"{r}-s{seed}", "main", {"reward": r, "seed": seed}) for seed in seeds for r in MAIN_REWARDS]
+    source = f"{SENSITIVITY_REWARD}-s{seeds[0]}"
+    if early % base["save_every"]:  # the rlif_rlvr source must write a checkpoint at the early step too
+        next(s for s in specs if s.name == source).flags["save_every"] = early
+    rlvr = {"reward": "verifiable", "steps": RLVR_STEPS[scale], "save_every": RLVR_STEPS[scale],
+            "eval_every": RLVR_STEPS[scale]}
     specs += [Spec("rlvr-from-base", "rlif_rlvr", dict(rlvr)),
               Spec(f"rlvr-from-{source}-{early}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{early}"},
                    after=source),
@@ -94,9 +105,27 @@ def study_specs(scale: str) -> list[Spec]:
     return specs + sensitivity[:3] + beyond[:1] + sensitivity[3:] + beyond[1:]
 
 
+def first_runs(specs: list[Spec]) -> set[str]:
+    """The runs that evaluate step 0: per seed, the first run from the base weights. The others with that seed
+    skip it (--skip-first-eval): the same weights and evaluation seed give the same samples."""
+    first: dict[int, str] = {}
+    for s in specs:
+        if s.experiment != "noise" and "init_from" not in s.flags:
+            first.setdefault(s.flags.get("seed", 0), s.name)
+    return set(first.values())
+
+
 def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
-    """The train_grpo.py command line of one run."""
+    """The command line of one run: train_grpo.py, or for a noise spec lcb_eval.py on the base model with the
+    validation settings of the runs (its report is the run's eval/step-0.json)."""
     flags = {**SCALES[scale], **spec.flags}
+    if spec.experiment == "noise":
+        out = runs / spec.name / "eval" / "step-0.json"
+        return [sys.executable, str(ROOT / "lcb_eval.py"), "--model", flags.get("model", "qwen2.5-coder-0.5b"),
+                "--data", flags.get("val_data", "embedded:val"), "--n", str(flags["eval_n"]),
+                "--temperature", str(flags.get("eval_temperature", 0.8)), "--max-new-tokens",
+                str(flags["max_new_tokens"]), "--seed", str(flags["seed"]), "--out", str(out)] + \
+            (["--limit", str(flags["eval_limit"])] if flags.get("eval_limit") else [])
     if "init_from" in flags:
         flags["init_from"] = str(runs / flags["init_from"])
     if not first:
@@ -110,6 +139,11 @@ def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
     return argv + ["--out", str(runs / spec.name)]
 
 
+def checkpoints(run: Path) -> list[Path]:
+    """The complete checkpoints of a run (state.json is written last), oldest first."""
+    return sorted((c for c in run.glob("ckpt-*") if (c / "state.json").exists()), key=lambda c: int(c.name[5:]))
+
+
 def is_done(runs: Path, spec: Spec | str) -> bool:
     """Finished: marked DONE by run_all, or its final checkpoint is complete (a run finished by an earlier,
     interrupted run_all)."""
@@ -118,6 +152,44 @@ def is_done(runs: Path, spec: Spec | str) -> bool:
         return True
     config = run / "config.json"
     return config.exists() and (run / f"ckpt-{json.loads(config.read_text())['steps']}" / "state.json").exists()
+
+
+def resumable(runs: Path, spec: Spec) -> bool:
+    """An interrupted training run with a complete checkpoint: run_all continues it with --resume."""
+    return spec.experiment != "noise" and (runs / spec.name / "config.json").exists() and \
+        bool(checkpoints(runs / spec.name))
+
+
+def prune_checkpoints(run: Path, needed: set[str]) -> None:
+    """Keep a run's newest complete checkpoint (to resume from) and those another run starts from: each is
+    6 GB (fp32 weights and AdamW state)."""
+    for ckpt in checkpoints(run)[:-1]:
+        if f"{run.name}/{ckpt.name}" not in needed:
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+
+SAMPLE_TEXT_CHARS = 1200  # trimmed samples.jsonl: each completion's text cut to this many characters
+
+
+def publish(run: Path, dest: Path) -> None:
+    """A finished run's small files, for git: config.json, metrics.jsonl, evaluation reports, DONE, and
+    samples.jsonl trimmed (prompts dropped, texts cut to SAMPLE_TEXT_CHARS). Never checkpoints."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "metrics.jsonl", "DONE"):
+        if (run / name).exists():
+            shutil.copy(run / name, dest / name)
+    if (run / "eval").is_dir():
+        shutil.copytree(run / "eval", dest / "eval", dirs_exist_ok=True)
+    if (run / "samples.jsonl").exists():
+        lines = []
+        for line in (run / "samples.jsonl").read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                record.pop("prompt", None)
+                for c in record.get("completions", []):
+                    c["text"] = c["text"][:SAMPLE_TEXT_CHARS]
+                lines.append(json.dumps(record) + "\n")
+        (dest / "samples.jsonl").write_text("".join(lines))
 
 
 class Adopted:
@@ -135,17 +207,20 @@ class Adopted:
         return self.returncode
 
 
-def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False) -> list[str]:
+def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False,
+            docs: Path | None = None) -> list[str]:
     """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
 
-    A finished run's checkpoints are deleted (1.6 GB each) unless another run starts from them or
-    keep_checkpoints is set: the study needs only the metrics and evaluation reports.
+    An interrupted run with a complete checkpoint continues from it (--resume); one without starts again.
+    While a run goes, only its newest checkpoint is kept (and those another run starts from); when it finishes,
+    its checkpoints are deleted unless another run starts from them or keep_checkpoints is set, and its small
+    files are published to docs/runs/NAME (publish) for git.
     """
     needed = {s.flags["init_from"] for s in specs if "init_from" in s.flags}
     runs.mkdir(parents=True, exist_ok=True)
     threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-    first_from_base = next(s.name for s in specs if "init_from" not in s.flags)
+    first = first_runs(specs)
     waiting = [s for s in specs if not is_done(runs, s)]
     running: dict[str, tuple[subprocess.Popen | Adopted, float]] = {}
     for spec in list(waiting):  # runs an earlier driver left going
@@ -168,15 +243,22 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                 print(f"skip {spec.name}: {spec.after} failed", flush=True)
             elif spec.after is None or is_done(runs, spec.after):
                 waiting.remove(spec)
-                shutil.rmtree(runs / spec.name, ignore_errors=True)  # an unfinished earlier attempt
-                argv = command(spec, scale, runs, first=spec.name == first_from_base)
-                log = open(runs / f"{spec.name}.log", "w")
-                print(f"start {spec.name}: {' '.join(argv[1:])}", flush=True)
+                if resumable(runs, spec):
+                    argv = [sys.executable, str(ROOT / "train_grpo.py"), "--resume", str(runs / spec.name)]
+                    print(f"resume {spec.name} from {checkpoints(runs / spec.name)[-1].name}", flush=True)
+                else:
+                    shutil.rmtree(runs / spec.name, ignore_errors=True)  # an unfinished earlier attempt
+                    argv = command(spec, scale, runs, first=spec.name in first)
+                    print(f"start {spec.name}: {' '.join(argv[1:])}", flush=True)
+                (runs / spec.name).mkdir(parents=True, exist_ok=True)
+                log = open(runs / f"{spec.name}.log", "a")
                 running[spec.name] = (subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
                                       time.time())
         time.sleep(2)
         for name, (proc, started) in list(running.items()):
             if proc.poll() is None:
+                if not keep_checkpoints:
+                    prune_checkpoints(runs / name, needed)
                 continue
             del running[name]
             minutes = (time.time() - started) / 60
@@ -185,6 +267,8 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                 for ckpt in (runs / name).glob("ckpt-*"):
                     if not keep_checkpoints and f"{name}/{ckpt.name}" not in needed:
                         shutil.rmtree(ckpt)
+                if docs is not None:
+                    publish(runs / name, docs / "runs" / name)
                 print(f"done  {name} ({minutes:.1f} min)", flush=True)
             else:
                 failed.append(name)
@@ -285,54 +369,111 @@ def with_starting_eval(run: Path, spec: Spec, runs: Path, base_row: dict | None)
     return loaded
 
 
-def copy_small_files(run: Path, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "metrics.jsonl"):
-        shutil.copy(run / name, dest / name)
-    if (run / "eval").is_dir():
-        shutil.copytree(run / "eval", dest / "eval", dirs_exist_ok=True)
+def seed_of(spec: Spec) -> int:
+    return spec.flags.get("seed", 0)
 
 
-def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
+def base_evaluations(done: list[Spec], runs: Path) -> dict[int, dict]:
+    """Per training seed, the metrics row of the shared step-0 evaluation of the base model (its first run)."""
     import plots
-    done = [s for s in specs if is_done(runs, s)]
+    rows = {}
+    for s in done:
+        if s.experiment == "noise" or "init_from" in s.flags or seed_of(s) in rows:
+            continue
+        row = next((r for r in plots.read_metrics(runs / s.name / "metrics.jsonl")
+                    if r["step"] == 0 and avg_key([r])), None)
+        if row:
+            rows[seed_of(s)] = row
+    return rows
+
+
+def noise_section(done: list[Spec], runs: Path, base_rows: dict[int, dict]) -> tuple[list[str], float]:
+    """The base model evaluated with several sampling seeds (the training seeds' step 0, and the noise runs):
+    their spread, and the smallest difference between two evaluations it resolves, 2 x sqrt(2) x sd (a 95%
+    interval of the difference of two independent evaluations). Returns (lines, resolution)."""
+    import statistics
+    points = [(f"step 0 of the seed-{seed} runs", row[avg_key([row])]) for seed, row in sorted(base_rows.items())]
+    for s in done:
+        path = runs / s.name / "eval" / "step-0.json"
+        if s.experiment == "noise" and path.exists():
+            points.append((f"{s.name} (lcb_eval --seed {seed_of(s)})", json.loads(path.read_text())["avg"]))
+    if len(points) < 2:
+        return [], float("nan")
+    values = [v for _, v in points]
+    sd = statistics.stdev(values)
+    resolution = 2 * 2**0.5 * sd
+    lines = ["## Noise: the base model evaluated with different sampling seeds", "",
+             "| evaluation | avg@n |", "|---|---|"] + [f"| {label} | {v:.3f} |" for label, v in points] + [
+        "", f"mean {statistics.mean(values):.3f}, sd {sd:.3f}, range {min(values):.3f}-{max(values):.3f} over "
+        f"{len(values)} evaluations; two evaluations must differ by more than 2·√2·sd = **{resolution:.3f}** to be "
+        "told apart (95%). Training seeds add their own spread: see the seed columns below.", ""]
+    return lines, resolution
+
+
+def reward_table(done: list[Spec], summaries: dict, resolution: float) -> str:
+    """Per reward of the main comparison: every seed's validation start -> peak -> final, the change, and what
+    the change is against the resolution (rises / falls / flat)."""
+    lines = ["| reward | seeds | val start | val peak (step) per seed | val final per seed | final - start "
+             "(mean) | verdict |", "|---|---|---|---|---|---|---|"]
+    for reward in dict.fromkeys(s.flags["reward"] for s in done if s.experiment == "main"):
+        group = [summaries[s.name] for s in done if s.experiment == "main" and s.flags["reward"] == reward]
+        deltas = [g["val final"] - g["val start"] for g in group]
+        mean = sum(deltas) / len(deltas)
+        verdict = "flat (within noise)"
+        if all(d > resolution for d in deltas) or (len(deltas) > 1 and mean > resolution and min(deltas) > 0):
+            verdict = "rises"
+        elif all(d < -resolution for d in deltas) or (len(deltas) > 1 and mean < -resolution and max(deltas) < 0):
+            verdict = "falls"
+        lines.append(f"| {reward} | {len(group)} | " + ", ".join(f"{g['val start']:.3f}" for g in group) + " | "
+                     + ", ".join(f"{g['val peak']:.3f} ({g['peak step']})" for g in group) + " | "
+                     + ", ".join(f"{g['val final']:.3f}" for g in group) + f" | {mean:+.3f} | {verdict} |")
+    return "\n".join(lines)
+
+
+def report(specs: list[Spec], docs: Path) -> Path:
+    """docs/results.md and the figures, from the published runs under docs/runs/ alone (what git holds)."""
+    import plots
+    runs = docs / "runs"
+    done = [s for s in specs if (runs / s.name / "DONE").exists()]
     if not done:
         raise UserError(f"no finished runs in {runs}: run the study first (python scripts/study.py)")
-    for s in done:
-        copy_small_files(runs / s.name, docs / "runs" / s.name)
-    base = next((s for s in done if "init_from" not in s.flags and (runs / s.name / "eval" / "step-0.json").exists()),
-                None)
-    base_rows = plots.read_metrics(runs / base.name / "metrics.jsonl") if base else []
-    key = avg_key(base_rows)
-    base_eval = next(((0, r[key]) for r in base_rows if r["step"] == 0 and key in r), None) if key else None
+    base_rows = base_evaluations(done, runs)
+    noise, resolution = noise_section(done, runs, base_rows)
     sections = ["# Study results (generated by scripts/study.py --report)", "",
-                "Validation: avg@n on the first eval_limit problems of embedded:val. Step 0 is the shared "
-                f"evaluation of the base model (run {base.name if base else '?'}). First/last: means of the "
-                "first and last 3 training steps.", ""]
+                "Validation: avg@n on the validation problems of the runs' config. Step 0 is the shared evaluation "
+                "of the base model by the first run of each seed. First/last: means of the first and last 3 "
+                "training steps.", ""] + noise
     summaries = {}
-    for experiment in dict.fromkeys(s.experiment for s in done):
-        group = [s for s in done if s.experiment == experiment]
+    trained = [s for s in done if s.experiment != "noise"]
+    for experiment in dict.fromkeys(s.experiment for s in trained):
+        group = [s for s in trained if s.experiment == experiment]
         for s in group:
-            summaries[s.name] = run_summary(runs / s.name, starting_eval(s, runs, base_eval))
-        reference = [] if experiment in ("main", "rlif_rlvr") else [s for s in done if s.name == SENSITIVITY_REWARD
-                                                                 or (experiment == "beyond" and s.name == "verifiable")]
+            summaries[s.name] = run_summary(runs / s.name, starting_eval(s, runs, base_eval(base_rows, s)))
+        reference = [] if experiment in ("main", "rlif_rlvr") else [
+            s for s in trained if s.experiment == "main" and seed_of(s) == 0 and (
+                s.flags["reward"] == SENSITIVITY_REWARD or (experiment == "beyond" and s.flags["reward"] == "verifiable"))]
         shown = reference + group
         horizon = max(summaries[s.name]["steps"] for s in group)  # the reference over the same steps
-        rows = [run_summary(runs / s.name, base_eval, max_step=horizon) if s in reference else summaries[s.name]
-                for s in shown]
-        sections += [f"## {experiment}", "", summary_table(rows), ""]
+        rows = [run_summary(runs / s.name, base_eval(base_rows, s), max_step=horizon) if s in reference
+                else summaries[s.name] for s in shown]
+        sections += [f"## {experiment}", ""]
+        if experiment == "main":
+            sections += [reward_table(group, summaries, resolution), ""]
+        sections += [summary_table(rows), ""]
         figure = docs / f"{experiment}.png"
-        base_row = next((r for r in base_rows if r["step"] == 0), None)
-        plots.save(plots.plot_runs([with_starting_eval(runs / s.name, s, runs, base_row) for s in shown],
-                                   collapse=0.5), figure)
+        plots.save(plots.plot_runs([with_starting_eval(runs / s.name, s, runs, base_rows.get(seed_of(s)))
+                                    for s in shown], collapse=0.5, seeds_as_band=experiment == "main"), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
-    paths = [runs / base.name / "eval" / "step-0.json"] if base else []  # base model, then each run's last
-    for s in done:
+    first = min(base_rows) if base_rows else None
+    base_run = next((s for s in trained if seed_of(s) == first and "init_from" not in s.flags
+                     and (runs / s.name / "eval" / "step-0.json").exists()), None)
+    paths = [runs / base_run.name / "eval" / "step-0.json"] if base_run else []  # base model, then each run's last
+    for s in trained:
         evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
         if evals and s.experiment in ("main", "beyond"):
             paths.append(evals[-1])
     if paths:
-        reports = [("base model (step 0)" if i == 0 and base else f"{p.parent.parent.name} step {p.stem[5:]}",
+        reports = [("base model (step 0)" if i == 0 and base_run else f"{p.parent.parent.name} step {p.stem[5:]}",
                     json.loads(p.read_text())) for i, p in enumerate(paths)]
         plots.save(plots.plot_passk(paths), docs / "passk.png")
         sections += ["## Test time: pass@k and self-certainty selection", "",
@@ -345,12 +486,20 @@ def report(specs: list[Spec], runs: Path, docs: Path) -> Path:
     return out
 
 
+def base_eval(base_rows: dict[int, dict], spec: Spec) -> tuple[int, float] | None:
+    """(0, avg) of the base model's step-0 evaluation with the spec's seed."""
+    row = base_rows.get(seed_of(spec))
+    return (0, row[avg_key([row])]) if row else None
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: every experiment in minutes")
     parser.add_argument("--only", nargs="+", help="experiments or run names to run (default: all)")
     parser.add_argument("--report", action="store_true", help="only write the report from finished runs")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (threads = cores / jobs each)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs in parallel, threads = cores / jobs each (default: 1; 2 with --quick). A Qwen run "
+                             "peaks near 10 GB, so two need more than 24 GB")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every run's checkpoints (default: only those another run starts from)")
     parser.add_argument("--runs", type=Path, help="run directories (default runs/study or runs/study-quick)")
@@ -365,16 +514,18 @@ def main(argv=None) -> None:
         if unknown:
             raise UserError(f"--only: unknown experiment or run {', '.join(sorted(unknown))}; "
                              f"experiments: {', '.join(dict.fromkeys(s.experiment for s in specs))}")
-        chosen = [s for s in specs if s.name in args.only or s.experiment in args.only]
+        chosen = [s for s in specs if s.name in args.only or s.experiment in args.only
+                  or (s.experiment == "noise" and "main" in args.only)]  # main's noise evaluations go with it
         # a source run is added unless its directory exists (finished, or still running in another process)
         needed = {s.after for s in chosen if s.after and not (runs / s.after).exists()}
         specs_to_run = [s for s in specs if s in chosen or s.name in needed]
     else:
         specs_to_run = specs
     started = time.time()
-    failed = [] if args.report else run_all(specs_to_run, scale, runs, args.jobs, args.keep_checkpoints)
+    jobs = args.jobs or (2 if args.quick else 1)
+    failed = [] if args.report else run_all(specs_to_run, scale, runs, jobs, args.keep_checkpoints, docs)
     print(f"runs: {(time.time() - started) / 60:.1f} min", flush=True)
-    out = report(specs, runs, docs)
+    out = report(specs, docs)
     print(f"report: {out} ({(time.time() - started) / 60:.1f} min in all)")
     if failed:
         raise SystemExit(f"failed runs: {', '.join(failed)} (logs in {runs})")

@@ -177,6 +177,22 @@ def test_top_k_and_top_p_filtering():
     assert {int(M.sample_next_token(logits, g, 1.0, top_p=0.9)) for _ in range(300)} == {0, 1}
 
 
+@pytest.mark.parametrize("vocab", [5, 1000, 1024, 2500, 3 * 1024])
+def test_two_level_inverse_cdf_equals_the_plain_cumulative_search(vocab):
+    """Integer weights (exact float sums; a third of them zero): for 4000 uniform draws the two-level search
+    picks the token searchsorted(cumsum) picks, and never a zero-weight token."""
+    g = torch.Generator().manual_seed(vocab)
+    weights = torch.randint(0, 50, (8, vocab), generator=g).float()
+    weights[torch.rand(8, vocab, generator=g) < 0.33] = 0.0
+    weights[:, 0] += 1.0  # no all-zero row
+    for _ in range(500):
+        u = torch.rand(8, 1, generator=g)
+        plain = torch.searchsorted(weights.cumsum(-1), u * weights.sum(-1, keepdim=True), right=True)[:, 0]
+        two_level = M.inverse_cdf(weights, u)
+        assert torch.equal(two_level, plain)
+        assert bool((weights.gather(-1, two_level[:, None]) > 0).all())
+
+
 def test_chat_prompt_fallback_without_template():
     text = M.chat_prompt(ToyTokenizer(), [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}])
     assert text == "System: S\n\nUser: Q\n\nAssistant: "

@@ -14,10 +14,10 @@ import plots as P
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TITLES = ["validation accuracy (avg@4)", "response length", "reward", "thinking words", "repetition ratio",
           "trajectory entropy", "token entropy", "self-certainty", "probability disparity",
-          "validation response length", "training pass rate"]
+          "validation response length", "training pass rate", "truncated (no EOS)"]
 TRAIN_KEYS = ["reward/mean", "train/pass_rate", "response/length_mean", "text/thinking_words",
               "text/repetition_ratio", "signal/trajectory_entropy", "signal/token_entropy",
-              "signal/self_certainty", "signal/prob_disparity"]
+              "signal/self_certainty", "signal/prob_disparity", "response/clipped_ratio"]
 
 
 def write_run(root: Path, name: str, *, lengths=(50, 80, 100, 60, 45, 40), accuracy=(0.2, 0.4, 0.3, 0.1),
@@ -267,3 +267,22 @@ def test_cli_runs_headless_as_a_script(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_seeds_of_one_setting_are_one_colour_with_mean_and_band(tmp_path):
+    """Two seeds of a setting: one line at their mean (hand numbers), a fill between their min and max, one
+    legend entry; a setting with one seed stays a plain line."""
+    runs = [write_run(tmp_path, "a0", seed=0, lengths=(10, 20, 30)),
+            write_run(tmp_path, "a1", seed=1, lengths=(30, 40, 50, 60)),
+            write_run(tmp_path, "b0", seed=0, lengths=(5, 5, 5), temperature=1.2)]
+    fig = P.plot_runs(runs, seeds_as_band=True)
+    length = panels(fig)["response length"]
+    assert len(length.lines) == 2
+    assert list(length.lines[0].get_xdata()) == [1, 2, 3]  # the steps both seeds logged
+    assert list(length.lines[0].get_ydata()) == [20.0, 30.0, 40.0]
+    bands = length.collections
+    assert len(bands) == 1  # only the two-seed setting has a band
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert ys.min() == 10.0 and ys.max() == 50.0
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert legend == ["entropy, T=1 (2 seeds)", "entropy, T=1.2"]

@@ -21,11 +21,18 @@ def test_every_run_is_a_valid_config_differing_only_in_its_experiment(scale, tmp
         if "init_from" in spec.flags:
             (tmp_path / spec.flags["init_from"]).mkdir(parents=True, exist_ok=True)
             (tmp_path / spec.flags["init_from"] / "model.safetensors").touch()
+    first = study.first_runs(specs)
+    assert first == {s.name for s in specs if s.experiment == "main" and s.flags["reward"] == "verifiable"}
     for spec in specs:
-        argv = study.command(spec, scale, tmp_path, first=spec is specs[0])
+        argv = study.command(spec, scale, tmp_path, first=spec.name in first)
+        if spec.experiment == "noise":  # lcb_eval with the runs' validation settings and its own seed
+            assert argv[1].endswith("lcb_eval.py") and argv[argv.index("--seed") + 1] == str(spec.flags["seed"])
+            assert argv[argv.index("--max-new-tokens") + 1] == str(base["max_new_tokens"])
+            assert argv[argv.index("--data") + 1] == base.get("val_data", "embedded:val")
+            continue
         cfg = G.parse_config(argv[2:])  # validates too
         assert cfg.out == str(tmp_path / spec.name)
-        assert cfg.skip_first_eval == (spec is not specs[0])
+        assert cfg.skip_first_eval == (spec.name not in first)
         for key, value in base.items():  # the shared settings, except what the experiment varies
             expected = spec.flags.get(key, value)
             assert getattr(cfg, key) == expected, (spec.name, key)
@@ -38,10 +45,20 @@ def test_every_run_is_a_valid_config_differing_only_in_its_experiment(scale, tmp
             assert step % src["save_every"] == 0 or step == src["steps"]
             assert step % src["eval_every"] == 0 or step == src["steps"]
     experiments = {s.experiment for s in specs}
-    assert experiments == {"main", "beyond", "sensitivity", "rlif_rlvr"}
-    main_rewards = {s.flags["reward"] for s in specs if s.experiment == "main"}
-    assert main_rewards == {"verifiable", "self_certainty", "token_entropy", "trajectory_entropy",
-                            "prob_disparity", "random"}
+    assert experiments == {"main", "noise", "beyond", "sensitivity", "rlif_rlvr"}
+    main = [(s.flags["reward"], s.flags["seed"]) for s in specs if s.experiment == "main"]
+    assert sorted(main) == sorted((r, seed) for r in study.MAIN_REWARDS for seed in study.SEEDS[scale])
+    assert len(study.SEEDS[scale]) >= 2
+
+
+def test_the_full_scale_is_the_issue_s_study():
+    """The main comparison on the default model from the base weights: calibrated pools, N >= 8, 40+ steps."""
+    import model as M
+    full = study.SCALES["full"]
+    assert "model" not in full or full["model"] == M.DEFAULT_MODEL
+    assert full["group_size"] >= 8 and full["steps"] >= 40
+    assert full["data"].endswith("pool_train.jsonl") and full["val_data"].endswith("pool_val.jsonl")
+    assert not any("init_from" in s.flags for s in study.study_specs("full") if s.experiment == "main")
 
 
 def write_run(run: Path, rows: list[dict]) -> Path:
@@ -129,3 +146,88 @@ def test_runs_that_skipped_their_first_evaluation_are_drawn_from_their_starting_
     assert b.records[0] == {"step": 0, "eval/avg@8": 0.3, "eval/response_length": 50.0}
     own = study.with_starting_eval(tmp_path / "src", study.Spec("src", "main"), tmp_path, None)
     assert [r["step"] for r in own.records] == [6]  # nothing to add without a starting evaluation
+
+
+def ckpt(run: Path, step: int, complete: bool = True) -> Path:
+    path = run / f"ckpt-{step}"
+    path.mkdir(parents=True)
+    if complete:
+        (path / "state.json").write_text(json.dumps({"step": step}))
+    return path
+
+
+def test_an_interrupted_run_resumes_from_its_newest_complete_checkpoint(tmp_path):
+    spec = study.Spec("r", "main", {"reward": "random"})
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 40}))
+    assert not study.resumable(tmp_path, spec)  # no checkpoint yet: starts again
+    ckpt(run, 5), ckpt(run, 10), ckpt(run, 15, complete=False)
+    assert study.resumable(tmp_path, spec)
+    assert [c.name for c in study.checkpoints(run)] == ["ckpt-5", "ckpt-10"]  # 15 is half-written
+    assert not study.resumable(tmp_path, study.Spec("r", "noise", {}))  # an evaluation starts again
+
+
+def test_pruning_keeps_the_newest_checkpoint_and_the_needed_ones(tmp_path):
+    run = tmp_path / "sc"
+    for step in (5, 10, 15, 20):
+        ckpt(run, step)
+    ckpt(run, 25, complete=False)  # being written: untouched
+    study.prune_checkpoints(run, needed={"sc/ckpt-10"})
+    assert sorted(p.name for p in run.glob("ckpt-*")) == ["ckpt-10", "ckpt-20", "ckpt-25"]
+
+
+def test_publish_copies_small_files_and_trims_samples(tmp_path):
+    run = write_run(tmp_path / "runs" / "r", [train_row(1, 80)])
+    ckpt(run, 1)
+    (run / "DONE").write_text("3.0 min\n")
+    (run / "eval").mkdir()
+    (run / "eval" / "step-0.json").write_text('{"avg": 0.5}')
+    long = "x" * (study.SAMPLE_TEXT_CHARS + 50)
+    (run / "samples.jsonl").write_text(json.dumps({"step": 1, "prompt": "p" * 5000, "completions": [
+        {"text": long, "reward": 1.0}]}) + "\n")
+    dest = tmp_path / "docs" / "runs" / "r"
+    study.publish(run, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["DONE", "config.json", "eval", "metrics.jsonl", "samples.jsonl"]
+    record = json.loads((dest / "samples.jsonl").read_text())
+    assert "prompt" not in record and record["completions"][0] == {"text": long[:study.SAMPLE_TEXT_CHARS],
+                                                                   "reward": 1.0}
+
+
+def publish_fake(docs: Path, name: str, rows: list[dict], config: dict | None = None, report: dict | None = None):
+    run = docs / "runs" / name
+    run.mkdir(parents=True)
+    (run / "DONE").write_text("1 min\n")
+    if rows:
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (run / "config.json").write_text(json.dumps(config or {}))
+    if report is not None:
+        (run / "eval").mkdir()
+        (run / "eval" / "step-0.json").write_text(json.dumps(report))
+
+
+def test_noise_resolution_and_verdicts_by_hand(tmp_path):
+    """Base evaluations 0.50 and 0.54 (the two seeds' step 0) and 0.46, 0.50 (noise runs): sd = 0.0327,
+    resolution 2 sqrt(2) sd = 0.0924. A reward whose seeds end +0.20 and +0.12 rises; +0.05 and -0.01 is flat."""
+    docs = tmp_path / "docs"
+    specs = [study.Spec("noise-s100", "noise", {"seed": 100}), study.Spec("noise-s101", "noise", {"seed": 101})]
+    for s, avg in zip(specs, (0.46, 0.50)):
+        publish_fake(docs, s.name, [], report={"avg": avg})
+    finals = {("verifiable", 0): 0.70, ("verifiable", 1): 0.66, ("random", 0): 0.55, ("random", 1): 0.53}
+    for (reward, seed), final in finals.items():
+        spec = study.Spec(f"{reward}-s{seed}", "main", {"reward": reward, "seed": seed})
+        specs.append(spec)
+        start = [{"step": 0, "eval/avg@4": (0.50, 0.54)[seed]}] if reward == "verifiable" else []
+        publish_fake(docs, spec.name, start + [train_row(1, 80), train_row(2, 80, **{"eval/avg@4": final})],
+                     config={"reward": reward, "seed": seed})
+    rows = study.base_evaluations(specs, docs / "runs")
+    assert {seed: row["eval/avg@4"] for seed, row in rows.items()} == {0: 0.50, 1: 0.54}
+    lines, resolution = study.noise_section(specs, docs / "runs", rows)
+    assert resolution == pytest.approx(2 * 2**0.5 * 0.032660, abs=1e-5)
+    out = study.report(specs, docs)
+    table = out.read_text()
+    assert "| verifiable | 2 | 0.500, 0.540 |" in table and "| +0.160 | rises |" in table
+    assert "| random | 2 | 0.500, 0.540 |" in table and "| +0.020 | flat (within noise) |" in table
+    first = table
+    assert study.report(specs, docs).read_text() == first  # regenerated identically
+    assert (docs / "main.png").stat().st_size > 0
