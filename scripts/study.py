@@ -430,6 +430,36 @@ def reward_table(done: list[Spec], summaries: dict, resolution: float) -> str:
     return "\n".join(lines)
 
 
+SHOWN_CHARS = 700  # of each sample shown beside the base model's
+
+
+def samples_section(done: list[Spec], runs: Path) -> list[str]:
+    """For each main reward (its first seed): one validation problem's first sample at step 0 and at the run's
+    last evaluation, side by side in the text, to see what training did to the outputs."""
+    import html
+    lines = []
+    for s in done:
+        if s.experiment != "main" or seed_of(s) != min(seed_of(o) for o in done if o.experiment == "main"):
+            continue
+        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
+        start = next((runs / o.name / "eval" / "step-0.json" for o in done if o.experiment == "main"
+                      and seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+        if not evals or start is None or evals[-1].stem == "step-0":
+            continue
+        before, after = json.loads(start.read_text()), json.loads(evals[-1].read_text())
+        problem = next((p for p in after["problems"] if p["question_id"] == before["problems"][0]["question_id"]),
+                       after["problems"][0])
+        base = next(p for p in before["problems"] if p["question_id"] == problem["question_id"])
+        lines += [f"<details><summary>{s.flags['reward']}: {problem['question_id']}, step 0 and "
+                  f"{evals[-1].stem.replace('-', ' ')}</summary>", ""]
+        for label, sample in (("step 0", base["samples"][0]), (evals[-1].stem.replace("-", " "), problem["samples"][0])):
+            text = sample["text"][:SHOWN_CHARS] + (" [...]" if len(sample["text"]) > SHOWN_CHARS else "")
+            lines += [f"{label}: {sample['status']}, {sample['tokens']} tokens", "",
+                      f"<pre>{html.escape(text)}</pre>", ""]
+        lines += ["</details>", ""]
+    return (["## Samples: the same validation problem before and after", ""] + lines) if lines else []
+
+
 def report(specs: list[Spec], docs: Path) -> Path:
     """docs/results.md and the figures, from the published runs under docs/runs/ alone (what git holds)."""
     import plots
@@ -464,6 +494,7 @@ def report(specs: list[Spec], docs: Path) -> Path:
         plots.save(plots.plot_runs([with_starting_eval(runs / s.name, s, runs, base_rows.get(seed_of(s)))
                                     for s in shown], collapse=0.5, seeds_as_band=experiment == "main"), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
+    sections += samples_section(trained, runs)
     first = min(base_rows) if base_rows else None
     base_run = next((s for s in trained if seed_of(s) == first and "init_from" not in s.flags
                      and (runs / s.name / "eval" / "step-0.json").exists()), None)

@@ -231,3 +231,21 @@ def test_noise_resolution_and_verdicts_by_hand(tmp_path):
     first = table
     assert study.report(specs, docs).read_text() == first  # regenerated identically
     assert (docs / "main.png").stat().st_size > 0
+
+
+def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_path):
+    def report(text_a, status_a):
+        return {"problems": [{"question_id": "q1", "samples": [{"text": text_a, "status": status_a, "tokens": 3}]},
+                             {"question_id": "q2", "samples": [{"text": "other", "status": "passed", "tokens": 1}]}]}
+    runs = tmp_path / "runs"
+    a, b = study.Spec("verifiable-s0", "main", {"reward": "verifiable", "seed": 0}), \
+        study.Spec("random-s0", "main", {"reward": "random", "seed": 0})
+    for spec, last in ((a, report("print(1) <ok>", "passed")), (b, report("x" * 2000, "wrong_answer"))):
+        (runs / spec.name / "eval").mkdir(parents=True)
+        (runs / spec.name / "eval" / "step-40.json").write_text(json.dumps(last))
+    (runs / a.name / "eval" / "step-0.json").write_text(json.dumps(report("def f(): pass", "runtime_error")))
+    text = "\n".join(study.samples_section([a, b], runs))
+    assert text.count("<details>") == 2 and "q2" not in text
+    assert "step 0: runtime_error" in text and "step 40: passed" in text
+    assert "print(1) &lt;ok&gt;" in text  # escaped inside <pre>
+    assert "x" * study.SHOWN_CHARS + " [...]" in text and "x" * (study.SHOWN_CHARS + 1) not in text
