@@ -805,6 +805,7 @@ def train(cfg: Config) -> Path:
         print(f"done: metrics in {r.dir / 'metrics.jsonl'}, checkpoints in {r.dir}/ckpt-*")
     if r.dist.world > 1:
         import torch.distributed as td
+        td.barrier()  # every rank done with its collectives before any tears the process group down
         td.destroy_process_group()
     return r.dir
 

@@ -73,6 +73,7 @@ def one_update(rank: int, world: int, port: int, out: str, fsdp: bool = False, l
     if rank == 0:
         torch.save({"params": params, "stats": stats, "start": start}, out)
     if world > 1:
+        td.barrier()  # both ranks done with every collective before either tears gloo down
         td.destroy_process_group()
 
 
