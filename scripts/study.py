@@ -51,7 +51,7 @@ from cli import UserError  # noqa: E402
 # with settings from the pilot in docs/study.md; "quick" only proves that every experiment runs (SmolLM2).
 POOLS = "docs/study/calibration"
 SCALES = {
-    "full": dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=384, lr=1e-5, warmup_steps=2,
+    "full": dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=384, lr=1e-6, warmup_steps=2,
                  eval_every=10, eval_n=4, save_every=5, seed=0,
                  data=f"{POOLS}/pool_train.jsonl", val_data=f"{POOLS}/pool_val.jsonl"),
     "quick": dict(model="smollm2-135m", steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5,
