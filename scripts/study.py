@@ -111,7 +111,7 @@ def first_runs(specs: list[Spec]) -> set[str]:
     first: dict[int, str] = {}
     for s in specs:
         if s.experiment != "noise" and "init_from" not in s.flags:
-            first.setdefault(s.flags.get("seed", 0), s.name)
+            first.setdefault(seed_of(s), s.name)
     return set(first.values())
 
 
@@ -438,12 +438,13 @@ def samples_section(done: list[Spec], runs: Path) -> list[str]:
     last evaluation, side by side in the text, to see what training did to the outputs."""
     import html
     lines = []
-    for s in done:
-        if s.experiment != "main" or seed_of(s) != min(seed_of(o) for o in done if o.experiment == "main"):
+    main = [s for s in done if s.experiment == "main"]
+    for s in main:
+        if seed_of(s) != min(seed_of(o) for o in main):
             continue
         evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        start = next((runs / o.name / "eval" / "step-0.json" for o in done if o.experiment == "main"
-                      and seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+        start = next((runs / o.name / "eval" / "step-0.json" for o in main
+                      if seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
         if not evals or start is None or evals[-1].stem == "step-0":
             continue
         before, after = json.loads(start.read_text()), json.loads(evals[-1].read_text())
