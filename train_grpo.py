@@ -150,7 +150,7 @@ class Config:
     eval_temperature: float = flag(0.8, "validation sampling temperature")
     eval_limit: int | None = flag(None, "evaluate on the first k validation problems only")
     skip_first_eval: bool = flag(False, "no evaluation at step 0 (runs that start from the same weights share it)")
-    save_every: int = flag(10, "checkpoint every k steps (and at the end)")
+    save_every: int = flag(10, "checkpoint every k steps and at the end (0: only at the end)")
     seed: int = flag(0, "seed of problem order, sampling and the random reward")
     out: str | None = flag(None, "run directory (default runs/<reward>-<time>)")
     resume: str | None = flag(None, "continue the run in this directory from its last checkpoint")
@@ -540,7 +540,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     local_minibatch = (cfg.minibatch_size or B * dist.world) // dist.world
     ref_lp = None
     if cfg.kl_beta > 0:
-        ref_lp = torch.zeros(B, T)                                          # (B, T)
+        ref_lp = torch.zeros(B, T, device=next(policy.parameters()).device)  # (B, T)
         # under the update's autocast, so that the reference is computed as the policy is (at step 1 they agree)
         with torch.no_grad(), L.adapters_off(unwrap(policy)) as base, autocast(cfg, policy):
             for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths):
@@ -564,9 +564,9 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
                             lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature, entropy=True)  # (b, t)
                         else:
                             lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature), None  # (b, t), t <= T
-                        t = lp.size(1)
-                        loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t], ro.advantages[micro],
-                                                  mask[micro, :t], cfg,
+                        t, dev = lp.size(1), lp.device  # rewards graded on the CPU meet a GPU's log-probs
+                        loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t].to(dev),
+                                                  ro.advantages[micro].to(dev), mask[micro, :t].to(dev), cfg,
                                                   None if ref_lp is None else ref_lp[micro, :t],
                                                   len(rows) * dist.world, n_tokens, entropy)
                         (loss * dist.world).backward()
@@ -797,7 +797,7 @@ def train(cfg: Config) -> Path:
             rundir.append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
             mirrors.log(done, metrics)
             bar.write(rundir.compact_line(done, metrics))
-        if done % cfg.save_every == 0 or done == cfg.steps:
+        if (cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps:
             lora_scale = cfg.lora_alpha / cfg.lora_rank if cfg.lora_rank else None  # checkpoints merge LoRA
             rundir.save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist, lora_scale)
     if log:
@@ -813,6 +813,10 @@ def train(cfg: Config) -> Path:
 def train_step(r: Run, train_set: list, step: int) -> dict:
     """One GRPO step: rollout -> score -> advantage -> update; returns its metrics (all ranks' rows)."""
     cfg, dist = r.cfg, r.dist
+    device = next(r.policy.parameters()).device
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     # rollout and score (with --dynamic-sampling: filtered groups, refilled)
     problems = step_problems(train_set, cfg, step)[dist.rank::dist.world]  # whole groups stay on one rank
@@ -840,8 +844,9 @@ def train_step(r: Run, train_set: list, step: int) -> dict:
     if dist.main:
         rundir.append_jsonl(r.dir / "samples.jsonl", rundir.samples_record(ro, step + 1, r.tokenizer, cfg.group_size))
     tokens = sum(rows["length"])
+    memory = {"perf/cuda_peak_gib": torch.cuda.max_memory_allocated(device) / 2**30} if cuda else {}
     return {**step_metrics(rows, reward_info, cfg), **sampled, **losses, "train/lr": learning_rate(cfg, step),
-            "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/tokens_per_s": tokens / (t1 - t0)}
+            "perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/tokens_per_s": tokens / (t1 - t0), **memory}
 
 
 def main(argv=None):

@@ -154,6 +154,13 @@ def is_done(runs: Path, spec: Spec | str) -> bool:
     return config.exists() and (run / f"ckpt-{json.loads(config.read_text())['steps']}" / "state.json").exists()
 
 
+def finished(runs: Path, docs: Path | None, spec: Spec | str) -> bool:
+    """Done here (is_done), or published to git by an earlier session (docs/runs/NAME/DONE): not run again,
+    though a new machine has none of its files under runs/."""
+    name = spec if isinstance(spec, str) else spec.name
+    return is_done(runs, name) or (docs is not None and (docs / "runs" / name / "DONE").exists())
+
+
 def resumable(runs: Path, spec: Spec) -> bool:
     """An interrupted training run with a complete checkpoint: run_all continues it with --resume."""
     return spec.experiment != "noise" and (runs / spec.name / "config.json").exists() and \
@@ -221,7 +228,11 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
     threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     first = first_runs(specs)
-    waiting = [s for s in specs if not is_done(runs, s)]
+
+    def done(spec: Spec | str) -> bool:
+        return finished(runs, docs, spec)
+
+    waiting = [s for s in specs if not done(s)]
     running: dict[str, tuple[subprocess.Popen | Adopted, float]] = {}
     for spec in list(waiting):  # runs an earlier driver left going
         if (runs / spec.name).exists() and Adopted(runs, spec.name).poll() is None:
@@ -235,13 +246,13 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
         for spec in list(waiting):
             if len(running) >= jobs:
                 break
-            if is_done(runs, spec):  # finished meanwhile by another process
+            if done(spec):  # finished meanwhile by another process
                 waiting.remove(spec)
             elif spec.after and spec.after in failed:
                 waiting.remove(spec)
                 failed.append(spec.name)
                 print(f"skip {spec.name}: {spec.after} failed", flush=True)
-            elif spec.after is None or is_done(runs, spec.after):
+            elif spec.after is None or done(spec.after):
                 waiting.remove(spec)
                 if resumable(runs, spec):
                     argv = [sys.executable, str(ROOT / "train_grpo.py"), "--resume", str(runs / spec.name)]

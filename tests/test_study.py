@@ -249,3 +249,17 @@ def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_pat
     assert "step 0: runtime_error" in text and "step 40: passed" in text
     assert "print(1) &lt;ok&gt;" in text  # escaped inside <pre>
     assert "x" * study.SHOWN_CHARS + " [...]" in text and "x" * (study.SHOWN_CHARS + 1) not in text
+
+
+def test_runs_published_by_an_earlier_session_are_not_run_again(tmp_path):
+    docs, runs = tmp_path / "docs", tmp_path / "runs"
+    specs = [study.Spec("a", "main", {"reward": "random"}), study.Spec("b", "main", {"reward": "random"})]
+    for spec in specs:
+        (docs / "runs" / spec.name).mkdir(parents=True)
+        (docs / "runs" / spec.name / "DONE").write_text("61.0 min\n")
+    assert study.finished(runs, docs, "a") and not study.finished(runs, None, "a")
+    (docs / "runs" / "b" / "DONE").unlink()  # published without its mark: an unfinished run
+    assert not study.finished(runs, docs, specs[1])
+    (docs / "runs" / "b" / "DONE").write_text("61.0 min\n")
+    assert study.run_all(specs, "quick", runs, jobs=1, docs=docs) == []
+    assert not any((runs / s.name).exists() for s in specs)  # nothing started
