@@ -150,7 +150,7 @@ class Config:
     eval_temperature: float = flag(0.8, "validation sampling temperature")
     eval_limit: int | None = flag(None, "evaluate on the first k validation problems only")
     skip_first_eval: bool = flag(False, "no evaluation at step 0 (runs that start from the same weights share it)")
-    save_every: int = flag(10, "checkpoint every k steps and at the end (0: only at the end)")
+    save_every: int = flag(10, "checkpoint every k steps and at the end (0: never, nothing to resume from)")
     seed: int = flag(0, "seed of problem order, sampling and the random reward")
     out: str | None = flag(None, "run directory (default runs/<reward>-<time>)")
     resume: str | None = flag(None, "continue the run in this directory from its last checkpoint")
@@ -797,7 +797,7 @@ def train(cfg: Config) -> Path:
             rundir.append_jsonl(r.dir / "metrics.jsonl", {"step": done, **metrics})
             mirrors.log(done, metrics)
             bar.write(rundir.compact_line(done, metrics))
-        if (cfg.save_every and done % cfg.save_every == 0) or done == cfg.steps:
+        if cfg.save_every and (done % cfg.save_every == 0 or done == cfg.steps):
             lora_scale = cfg.lora_alpha / cfg.lora_rank if cfg.lora_rank else None  # checkpoints merge LoRA
             rundir.save_checkpoint(r.dir, done, r.policy, r.tokenizer, r.optimizer, r.dist, lora_scale)
     if log:

@@ -1,0 +1,55 @@
+"""scripts/lab.py: which problems the lab takes, its summary numbers, and a whole lab on a tiny model."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import lab  # noqa: E402
+
+import cli  # noqa: E402
+
+
+def stat(qid, passed, tokens=(50, 50), truncated=0, n=8):
+    return {"question_id": qid, "passed": passed, "n": n, "tokens": list(tokens), "truncated": truncated}
+
+
+def test_problems_nearest_one_half_then_shortest():
+    stats = [stat("never", 0), stat("always", 8), stat("cut", 4, truncated=1), stat("q7", 7),
+             stat("half-long", 4, tokens=(200, 200)), stat("half-short", 4, tokens=(20, 40)), stat("three", 3),
+             stat("five", 5, tokens=(10, 10))]
+    # |p - 1/2|: half-* 0, five and three 1/8 (five shorter), q7 3/8; never, always and cut are excluded
+    assert lab.select_problems(stats, 4) == ["half-short", "half-long", "five", "three"]
+    with pytest.raises(cli.UserError, match="only 5 calibrated problems"):
+        lab.select_problems(stats, 6)
+
+
+def test_eval_summary_by_hand(tmp_path):
+    samples = [{"passed": True, "self_certainty": 2.0, "tokens": 10}, {"passed": False, "self_certainty": 4.0,
+                                                                         "tokens": 30}]
+    report = {"problems": [{"samples": samples}, {"samples": [dict(samples[0])] * 2}]}
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    s = lab.eval_summary(tmp_path / "r.json")
+    assert s["pass_rate"] == 0.75 and s["samples"] == 4
+    assert s["pass_rate_se"] == pytest.approx((0.75 * 0.25 / 4) ** 0.5)
+    assert s["self_certainty"] == pytest.approx(2.5) and s["length"] == pytest.approx(15.0)
+
+
+def test_a_whole_lab_on_a_tiny_model(tiny_model_dir, tmp_path):
+    out = tmp_path / "lab"
+    lab.main(["--model", tiny_model_dir, "--problems", "2", "--steps", "1", "--group-size", "2",
+              "--max-new-tokens", "8", "--eval-n", "2", "--precision", "fp32", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["evals"]) == ["start", "after verifiable", "after self_certainty"]
+    assert len(summary["problems"]) == 2 and len((out / "problems.jsonl").read_text().splitlines()) == 2
+    assert (out / "lab.png").stat().st_size > 10_000
+    steps_b = [json.loads(line)["step"] for line in (out / "self_certainty" / "metrics.jsonl").read_text().splitlines()]
+    assert steps_b == [1]  # no step-0 evaluation of its own: run A's is the shared start
+    assert summary["evals"]["start"] == lab.eval_summary(out / "verifiable" / "eval" / "step-0.json")
+    assert not list(out.glob("*/ckpt-*"))  # --save-every 0: no 6 GB checkpoints on a student's disk
+
+
+def test_the_same_reward_twice_is_refused(tmp_path):
+    with pytest.raises(cli.UserError, match="both verifiable"):
+        lab.main(["--reward-b", "verifiable", "--out", str(tmp_path)])
