@@ -5,6 +5,7 @@ Then one table and one figure: what each reward did to the pass rate, the self-c
     python scripts/lab.py                  # about 15 minutes on a 2-core CPU with bf16 (docs/lab.md)
     python scripts/lab.py --steps 3        # shorter, weaker effect
     python scripts/lab.py --reward-b token_entropy   # another intrinsic reward against the verifiable one
+    python scripts/lab.py --only B         # an exercise: rerun run B only, reuse run A from the same --out
 
 docs/lab.md is the handout, with the exercises. Both runs share the seed, so they start from the same weights
 and would sample the same first rollout; the evaluation at step 0 (run A's) is therefore the starting point of
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -131,10 +133,16 @@ def main(argv=None):
                     help="per-problem pass rates of the base model (scripts/calibrate.py)")
     ap.add_argument("--rows", type=Path, default=CALIBRATION / "pool_train.jsonl", help="the problems' full rows")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "lab")
+    ap.add_argument("--only", choices=["A", "B"], help="rerun only this run and reuse the other from --out "
+                    "(the exercises: about half the time)")
     args = ap.parse_args(argv)
     for name in ("problems", "steps", "group_size", "max_new_tokens", "eval_n"):
         if getattr(args, name) < 1:
             raise cli.UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    import rewards as R
+    for reward in (args.reward_a, args.reward_b):
+        if reward not in R.REWARDS:
+            raise cli.UserError(f"unknown reward {reward!r}; one of {', '.join(sorted(R.REWARDS))}")
     if args.reward_a == args.reward_b:
         raise cli.UserError(f"--reward-a and --reward-b are both {args.reward_a}: the lab compares two rewards")
     for path in (args.calibration, args.rows):
@@ -147,8 +155,19 @@ def main(argv=None):
     print(f"lab problems: {', '.join(ids)}")
     runs = {}
     for i, reward in enumerate((args.reward_a, args.reward_b)):
-        print(f"\n=== run {'AB'[i]}: reward {reward}, {args.steps} steps ===", flush=True)
-        runs[reward] = train(reward, args, problems, args.out / reward, first=i == 0)
+        label, run = "AB"[i], args.out / reward
+        if args.only and args.only != label:  # an exercise reruns one run: the other's results are reused
+            if not (run / "eval" / f"step-{args.steps}.json").exists() or \
+                    (i == 0 and not (run / "eval" / "step-0.json").exists()):
+                raise cli.UserError(f"--only {args.only} reuses run {label} ({reward}) from {run}, which has no "
+                                    f"finished {args.steps}-step run: run the whole lab once first")
+            print(f"run {label} ({reward}): reusing {run}")
+        else:
+            print(f"\n=== run {label}: reward {reward}, {args.steps} steps ===", flush=True)
+            if run.exists():
+                shutil.rmtree(run)  # an earlier attempt's metrics would be appended to
+            train(reward, args, problems, run, first=i == 0)
+        runs[reward] = run
     first_run = runs[args.reward_a]
     evals = [("start", eval_summary(first_run / "eval" / "step-0.json"))]
     evals += [(f"after {reward}", eval_summary(run / "eval" / f"step-{args.steps}.json")) for reward, run in runs.items()]

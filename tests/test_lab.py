@@ -48,8 +48,20 @@ def test_a_whole_lab_on_a_tiny_model(tiny_model_dir, tmp_path):
     assert steps_b == [1]  # no step-0 evaluation of its own: run A's is the shared start
     assert summary["evals"]["start"] == lab.eval_summary(out / "verifiable" / "eval" / "step-0.json")
     assert not list(out.glob("*/ckpt-*"))  # --save-every 0: no 6 GB checkpoints on a student's disk
+    # an exercise: rerun B only; A's files are reused as they are
+    a_metrics = (out / "verifiable" / "metrics.jsonl").read_text()
+    (out / "self_certainty" / "marker").write_text("")
+    lab.main(["--model", tiny_model_dir, "--problems", "2", "--steps", "1", "--group-size", "2",
+              "--max-new-tokens", "8", "--eval-n", "2", "--precision", "fp32", "--out", str(out), "--only", "B"])
+    assert (out / "verifiable" / "metrics.jsonl").read_text() == a_metrics
+    assert not (out / "self_certainty" / "marker").exists()  # B ran again from scratch
+    assert len((out / "self_certainty" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
-def test_the_same_reward_twice_is_refused(tmp_path):
+def test_user_errors_name_the_problem(tmp_path):
     with pytest.raises(cli.UserError, match="both verifiable"):
         lab.main(["--reward-b", "verifiable", "--out", str(tmp_path)])
+    with pytest.raises(cli.UserError, match="unknown reward 'certainty'"):
+        lab.main(["--reward-b", "certainty", "--out", str(tmp_path)])
+    with pytest.raises(cli.UserError, match="run the whole lab once first"):
+        lab.main(["--only", "B", "--out", str(tmp_path / "empty")])
