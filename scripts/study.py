@@ -215,13 +215,14 @@ class Adopted:
 
 
 def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False,
-            docs: Path | None = None) -> list[str]:
+            docs: Path | None = None, max_runs: int | None = None) -> list[str]:
     """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
 
     An interrupted run with a complete checkpoint continues from it (--resume); one without starts again.
     While a run goes, only its newest checkpoint is kept (and those another run starts from); when it finishes,
     its checkpoints are deleted unless another run starts from them or keep_checkpoints is set, and its small
-    files are published to docs/runs/NAME (publish) for git.
+    files are published to docs/runs/NAME (publish) for git. max_runs: start (or adopt) at most this many runs,
+    then wait for them and return (what fits in the time left of a session).
     """
     needed = {s.flags["init_from"] for s in specs if "init_from" in s.flags}
     runs.mkdir(parents=True, exist_ok=True)
@@ -242,9 +243,12 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
     failed: list[str] = []
     print(f"{len(specs) - len(waiting) - len(running)} of {len(specs)} runs already done; {len(waiting)} to run, "
           f"{jobs} at a time with {threads} thread(s) each; logs in {runs}/<run>.log", flush=True)
+    launched = len(running)
     while waiting or running:
+        if max_runs is not None and launched >= max_runs:
+            waiting.clear()  # the rest waits for the next driver
         for spec in list(waiting):
-            if len(running) >= jobs:
+            if len(running) >= jobs or (max_runs is not None and launched >= max_runs):
                 break
             if done(spec):  # finished meanwhile by another process
                 waiting.remove(spec)
@@ -265,6 +269,7 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                 log = open(runs / f"{spec.name}.log", "a")
                 running[spec.name] = (subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
                                       time.time())
+                launched += 1
         time.sleep(2)
         for name, (proc, started) in list(running.items()):
             if proc.poll() is None:
@@ -545,6 +550,8 @@ def main(argv=None) -> None:
                              "peaks near 10 GB, so two need more than 24 GB")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every run's checkpoints (default: only those another run starts from)")
+    parser.add_argument("--max-runs", type=int, help="start (or adopt) at most this many runs, then report and "
+                        "exit: what fits in the time left (default: all)")
     parser.add_argument("--runs", type=Path, help="run directories (default runs/study or runs/study-quick)")
     parser.add_argument("--docs", type=Path, help="report directory (default docs/study or runs/study-quick/docs)")
     args = parser.parse_args(argv)
@@ -566,7 +573,8 @@ def main(argv=None) -> None:
         specs_to_run = specs
     started = time.time()
     jobs = args.jobs or (2 if args.quick else 1)
-    failed = [] if args.report else run_all(specs_to_run, scale, runs, jobs, args.keep_checkpoints, docs)
+    failed = [] if args.report else run_all(specs_to_run, scale, runs, jobs, args.keep_checkpoints, docs,
+                                            args.max_runs)
     print(f"runs: {(time.time() - started) / 60:.1f} min", flush=True)
     out = report(specs, docs)
     print(f"report: {out} ({(time.time() - started) / 60:.1f} min in all)")

@@ -263,3 +263,14 @@ def test_runs_published_by_an_earlier_session_are_not_run_again(tmp_path):
     (docs / "runs" / "b" / "DONE").write_text("61.0 min\n")
     assert study.run_all(specs, "quick", runs, jobs=1, docs=docs) == []
     assert not any((runs / s.name).exists() for s in specs)  # nothing started
+
+
+def test_max_runs_starts_only_that_many_and_publishes_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "command", lambda spec, scale, runs, first: [sys.executable, "-c", "pass"])
+    specs = [study.Spec(name, "main", {"reward": "random"}) for name in ("a", "b", "c")]
+    docs, runs = tmp_path / "docs", tmp_path / "runs"
+    assert study.run_all(specs, "quick", runs, jobs=1, docs=docs, max_runs=2) == []
+    assert [s.name for s in specs if study.finished(runs, docs, s)] == ["a", "b"]
+    assert (docs / "runs" / "b" / "DONE").exists() and not (runs / "c").exists()
+    assert study.run_all(specs, "quick", runs, jobs=1, docs=docs, max_runs=2) == []  # the next session: c
+    assert study.finished(runs, docs, "c")
