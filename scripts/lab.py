@@ -58,15 +58,19 @@ def write_problems(stats_path: Path, rows_path: Path, k: int, out: Path) -> list
 
 
 def eval_summary(report_path: Path) -> dict:
-    """Pass rate (with its standard error over problems' samples), mean self-certainty and mean answer length
-    of one evaluation report."""
+    """Pass rate, mean self-certainty and mean answer length of one evaluation report, each with its standard
+    error over the samples (binomial for the pass rate, sample sd / sqrt(n) for the means)."""
     report = json.loads(report_path.read_text())
     samples = [s for p in report["problems"] for s in p["samples"]]
     n = len(samples)
     rate = sum(s["passed"] for s in samples) / n
-    return {"pass_rate": rate, "pass_rate_se": math.sqrt(rate * (1 - rate) / n), "samples": n,
-            "self_certainty": sum(s["self_certainty"] for s in samples) / n,
-            "length": sum(s["tokens"] for s in samples) / n}
+    out = {"pass_rate": rate, "pass_rate_se": math.sqrt(rate * (1 - rate) / n), "samples": n}
+    for name, key in (("self_certainty", "self_certainty"), ("length", "tokens")):
+        values = [float(s[key]) for s in samples]
+        mean = sum(values) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        out[name], out[f"{name}_se"] = mean, sd / math.sqrt(n)
+    return out
 
 
 def train(reward: str, args, problems: Path, out: Path, first: bool) -> Path:
@@ -85,10 +89,12 @@ def train(reward: str, args, problems: Path, out: Path, first: bool) -> Path:
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
-    lines = ["| weights | pass rate (± s.e.) | self-certainty | length (tokens) |", "|---|---|---|---|"]
+    lines = ["| weights | pass rate | self-certainty | length (tokens) |", "|---|---|---|---|"]
     for label, s in rows:
-        lines.append(f"| {label} | {s['pass_rate']:.3f} ± {s['pass_rate_se']:.3f} | {s['self_certainty']:.2f} | "
-                     f"{s['length']:.1f} |")
+        lines.append(f"| {label} | {s['pass_rate']:.3f} ± {s['pass_rate_se']:.3f} | {s['self_certainty']:.2f} ± "
+                     f"{s['self_certainty_se']:.2f} | {s['length']:.1f} ± {s['length_se']:.1f} |")
+    lines.append("\n(± one standard error; two rows differ beyond noise when they are more than about 2.8 standard "
+                 "errors apart)")
     return "\n".join(lines)
 
 

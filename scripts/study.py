@@ -175,6 +175,8 @@ def prune_checkpoints(run: Path, needed: set[str]) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
+FIGURE_SMOOTH = 5  # training curves in the figures: moving average over 5 steps (one step's 16 answers are noisy),
+#                    collapse markers on the smoothed curve; evaluations and tables are not smoothed
 SAMPLE_TEXT_CHARS = 1200  # trimmed samples.jsonl: each completion's text cut to this many characters
 
 
@@ -509,7 +511,8 @@ def report(specs: list[Spec], docs: Path) -> Path:
         sections += [summary_table(rows), ""]
         figure = docs / f"{experiment}.png"
         plots.save(plots.plot_runs([with_starting_eval(runs / s.name, s, runs, base_rows.get(seed_of(s)))
-                                    for s in shown], collapse=0.5, seeds_as_band=experiment == "main"), figure)
+                                    for s in shown], smooth=FIGURE_SMOOTH, collapse=0.5,
+                                   seeds_as_band=experiment == "main"), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
     sections += samples_section(trained, runs)
     first = min(base_rows) if base_rows else None

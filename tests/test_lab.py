@@ -34,6 +34,8 @@ def test_eval_summary_by_hand(tmp_path):
     assert s["pass_rate"] == 0.75 and s["samples"] == 4
     assert s["pass_rate_se"] == pytest.approx((0.75 * 0.25 / 4) ** 0.5)
     assert s["self_certainty"] == pytest.approx(2.5) and s["length"] == pytest.approx(15.0)
+    # sample sds by hand: certainties 2, 4, 2, 2 (mean 2.5): sqrt(3 / 3) = 1; lengths 10, 30, 10, 10: sqrt(300 / 3) = 10
+    assert s["self_certainty_se"] == pytest.approx(1 / 2) and s["length_se"] == pytest.approx(10 / 2)
 
 
 def test_a_whole_lab_on_a_tiny_model(tiny_model_dir, tmp_path):
