@@ -247,10 +247,11 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
           f"{jobs} at a time with {threads} thread(s) each; logs in {runs}/<run>.log", flush=True)
     launched = len(running)
     while waiting or running:
-        if max_runs is not None and launched >= max_runs:
-            waiting.clear()  # the rest waits for the next driver
         for spec in list(waiting):
-            if len(running) >= jobs or (max_runs is not None and launched >= max_runs):
+            if max_runs is not None and launched >= max_runs:
+                waiting.clear()  # the rest waits for the next driver
+                break
+            if len(running) >= jobs:
                 break
             if done(spec):  # finished meanwhile by another process
                 waiting.remove(spec)
