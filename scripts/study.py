@@ -63,7 +63,12 @@ RLVR_STEPS = {"full": 10, "quick": 1}  # verifiable steps after the RLIF -> RLVR
 SENSITIVITY_STEPS = {"full": 20, "quick": 2}  # compared with the first steps of the main self_certainty run
 BEYOND_STEPS = {"full": 20, "quick": 2}       # likewise, against the main verifiable and self_certainty runs
 SENSITIVITY_REWARD = "self_certainty"
+RLIF_SOURCES = ("self_certainty", "token_entropy")  # rlif_rlvr: verifiable training from their seed-0 checkpoints
+TESTTIME_N = {"full": 16, "quick": 4}  # samples per validation problem in a test-time evaluation of a checkpoint
 MAIN_REWARDS = ("verifiable", "self_certainty", "token_entropy", "trajectory_entropy", "prob_disparity", "random")
+
+
+EVALUATIONS = ("noise", "testtime")  # experiments that only evaluate (lcb_eval), no training
 
 
 @dataclass
@@ -83,16 +88,20 @@ def study_specs(scale: str) -> list[Spec]:
     # the noise evaluations first (minutes), then the comparison seed-major: a whole first seed before the second
     specs = [Spec(f"noise-s{seed}", "noise", {"seed": seed}) for seed in NOISE_SEEDS[scale]]
     specs += [Spec(f"{r}-s{seed}", "main", {"reward": r, "seed": seed}) for seed in seeds for r in MAIN_REWARDS]
-    source = f"{SENSITIVITY_REWARD}-s{seeds[0]}"
-    if early % base["save_every"]:  # the rlif_rlvr source must write a checkpoint at the early step too
-        next(s for s in specs if s.name == source).flags["save_every"] = early
     rlvr = {"reward": "verifiable", "steps": RLVR_STEPS[scale], "save_every": RLVR_STEPS[scale],
             "eval_every": RLVR_STEPS[scale]}
-    specs += [Spec("rlvr-from-base", "rlif_rlvr", dict(rlvr)),
-              Spec(f"rlvr-from-{source}-{early}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{early}"},
-                   after=source),
-              Spec(f"rlvr-from-{source}-{steps}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{steps}"},
-                   after=source)]
+    specs += [Spec("rlvr-from-base", "rlif_rlvr", dict(rlvr))]
+    for reward in RLIF_SOURCES:  # from an early checkpoint (before a peak) and the last one, of two rewards
+        source = f"{reward}-s{seeds[0]}"
+        if early % base["save_every"]:  # the source must write a checkpoint at the early step too
+            next(s for s in specs if s.name == source).flags["save_every"] = early
+        specs += [Spec(f"rlvr-from-{source}-{step}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{step}"},
+                       after=source) for step in (early, steps)]
+    # test time: more samples per problem from trained checkpoints (the base model's are the noise evaluations)
+    tested = [(f"{SENSITIVITY_REWARD}-s{seeds[0]}", early), (f"{SENSITIVITY_REWARD}-s{seeds[0]}", steps),
+              (f"verifiable-s{seeds[-1]}", steps), (f"token_entropy-s{seeds[0]}", steps)]
+    specs += [Spec(f"testtime-{source}-{step}", "testtime", {"init_from": f"{source}/ckpt-{step}"}, after=source)
+              for source, step in tested]
     sensitivity = [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
                         {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags})
                    for label, flags in [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}),
@@ -125,6 +134,13 @@ def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
                 "--data", flags.get("val_data", "embedded:val"), "--n", str(flags["eval_n"]),
                 "--temperature", str(flags.get("eval_temperature", 0.8)), "--max-new-tokens",
                 str(flags["max_new_tokens"]), "--seed", str(flags["seed"]), "--out", str(out)] + \
+            (["--limit", str(flags["eval_limit"])] if flags.get("eval_limit") else [])
+    if spec.experiment == "testtime":  # the checkpoint evaluated with more samples, behaviours annotated
+        out = runs / spec.name / "eval" / "testtime.json"
+        return [sys.executable, str(ROOT / "scripts" / "testtime.py"), "evaluate", "--model",
+                str(runs / flags["init_from"]), "--data", flags.get("val_data", "embedded:val"),
+                "--n", str(TESTTIME_N[scale]), "--temperature", str(flags.get("eval_temperature", 0.8)),
+                "--max-new-tokens", str(flags["max_new_tokens"]), "--seed", str(flags["seed"]), "--out", str(out)] + \
             (["--limit", str(flags["eval_limit"])] if flags.get("eval_limit") else [])
     if "init_from" in flags:
         flags["init_from"] = str(runs / flags["init_from"])
@@ -163,8 +179,13 @@ def finished(runs: Path, docs: Path | None, spec: Spec | str) -> bool:
 
 def resumable(runs: Path, spec: Spec) -> bool:
     """An interrupted training run with a complete checkpoint: run_all continues it with --resume."""
-    return spec.experiment != "noise" and (runs / spec.name / "config.json").exists() and \
+    return spec.experiment not in EVALUATIONS and (runs / spec.name / "config.json").exists() and \
         bool(checkpoints(runs / spec.name))
+
+
+def needed_checkpoints(specs: list[Spec], runs: Path, docs: Path | None) -> set[str]:
+    """The checkpoints (SOURCE/ckpt-K) that an unfinished run of the study starts from or evaluates."""
+    return {s.flags["init_from"] for s in specs if "init_from" in s.flags and not finished(runs, docs, s)}
 
 
 def prune_checkpoints(run: Path, needed: set[str]) -> None:
@@ -199,6 +220,29 @@ def publish(run: Path, dest: Path) -> None:
                     c["text"] = c["text"][:SAMPLE_TEXT_CHARS]
                 lines.append(json.dumps(record) + "\n")
         (dest / "samples.jsonl").write_text("".join(lines))
+    annotate_evaluations(run, dest)
+
+
+def annotate_evaluations(run: Path, dest: Path) -> None:
+    """Each sample's behaviour in the published evaluation reports (scripts/testtime.py), for the majority
+    pick at test time; runs each program on the validation inputs once (seconds). The problems are the run's
+    validation data (config.json), or the data the report names. A failure is reported, not raised: the run's
+    files are published either way."""
+    import lcb_eval
+    import testtime
+    config = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    for path in sorted((dest / "eval").glob("*.json")):
+        report = json.loads(path.read_text())
+        if all("behaviour" in s for p in report.get("problems", []) for s in p["samples"]):
+            continue
+        data = report.get("config", {}).get("data") or config.get("val_data") or "embedded:val"
+        if ":" not in data and not Path(data).is_absolute():
+            data = str(ROOT / data)  # the runs' paths are relative to the repository
+        try:
+            testtime.annotate(report, lcb_eval.load_problems(data))
+            testtime.write_json(path, report)
+        except Exception as e:  # noqa: BLE001 (the published run matters more than its annotation)
+            print(f"warning: {path}: behaviours not annotated ({type(e).__name__}: {e})", flush=True)
 
 
 class Adopted:
@@ -217,16 +261,23 @@ class Adopted:
 
 
 def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False,
-            docs: Path | None = None, max_runs: int | None = None) -> list[str]:
+            docs: Path | None = None, max_runs: int | None = None, needed: set[str] | None = None) -> list[str]:
     """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
 
     An interrupted run with a complete checkpoint continues from it (--resume); one without starts again.
     While a run goes, only its newest checkpoint is kept (and those another run starts from); when it finishes,
     its checkpoints are deleted unless another run starts from them or keep_checkpoints is set, and its small
     files are published to docs/runs/NAME (publish) for git. max_runs: start (or adopt) at most this many runs,
-    then wait for them and return (what fits in the time left of a session).
+    then wait for them and return (what fits in the time left of a session). needed: the checkpoints
+    (SOURCE/ckpt-K) to keep (default: those the specs start from); pass those of every unfinished run of the
+    study, or a driver that runs only some experiments deletes a checkpoint that another one needs.
+
+    A run that starts from a checkpoint goes first once its source has finished (the checkpoint may not outlive
+    the session); one whose checkpoint is gone (its source finished on another machine) is skipped with a
+    message, not failed.
     """
-    needed = {s.flags["init_from"] for s in specs if "init_from" in s.flags}
+    if needed is None:
+        needed = {s.flags["init_from"] for s in specs if "init_from" in s.flags}
     runs.mkdir(parents=True, exist_ok=True)
     threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
@@ -247,7 +298,7 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
           f"{jobs} at a time with {threads} thread(s) each; logs in {runs}/<run>.log", flush=True)
     launched = len(running)
     while waiting or running:
-        for spec in list(waiting):
+        for spec in sorted(waiting, key=lambda s: s.after is None):  # stable: dependents first, else in order
             if max_runs is not None and launched >= max_runs:
                 waiting.clear()  # the rest waits for the next driver
                 break
@@ -259,6 +310,11 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                 waiting.remove(spec)
                 failed.append(spec.name)
                 print(f"skip {spec.name}: {spec.after} failed", flush=True)
+            elif spec.after and done(spec.after) and "init_from" in spec.flags and \
+                    not (runs / spec.flags["init_from"] / "model.safetensors").exists():
+                waiting.remove(spec)
+                print(f"skip {spec.name}: its checkpoint {runs / spec.flags['init_from']} is gone (the source finished "
+                      f"on another machine or was pruned); run the source again to make it", flush=True)
             elif spec.after is None or done(spec.after):
                 waiting.remove(spec)
                 if resumable(runs, spec):
@@ -338,26 +394,6 @@ def summary_table(summaries: list[dict]) -> str:
         cells.append(f"{s['s/step']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def selection_row(label: str, report: dict) -> str:
-    """pass@k, and keeping the most self-certain of k samples against a random one (= avg@n), per report."""
-    import lcb_eval
-    n = report["n"]
-    ks = [k for k in (1, 2, 4, 8) if k <= n]
-    picked = {k: sum(lcb_eval.best_of_k([s["self_certainty"] for s in p["samples"]],
-                                        [s["passed"] for s in p["samples"]], k) for p in report["problems"])
-              / max(len(report["problems"]), 1) for k in ks}
-    return (f"| {label} | " + " | ".join(f"{report['pass_at_k'][str(k)]:.3f}" for k in ks) + f" | {report['avg']:.3f} | "
-            + " | ".join(f"{picked[k]:.3f}" for k in ks[1:]) + " |")
-
-
-def selection_table(reports: list[tuple[str, dict]]) -> str:
-    n = reports[0][1]["n"]
-    ks = [k for k in (1, 2, 4, 8) if k <= n]
-    head = ("| evaluation | " + " | ".join(f"pass@{k}" for k in ks) + " | random pick (avg) | "
-            + " | ".join(f"most certain of {k}" for k in ks[1:]) + " |")
-    return "\n".join([head, "|---" * (2 * len(ks) + 1) + "|"] + [selection_row(label, r) for label, r in reports])
 
 
 def starting_eval(spec: Spec, runs: Path, base_eval):
@@ -494,7 +530,7 @@ def report(specs: list[Spec], docs: Path) -> Path:
                 "of the base model by the first run of each seed. First/last: means of the first and last 3 "
                 "training steps.", ""] + noise
     summaries = {}
-    trained = [s for s in done if s.experiment != "noise"]
+    trained = [s for s in done if s.experiment not in EVALUATIONS]
     for experiment in dict.fromkeys(s.experiment for s in trained):
         group = [s for s in trained if s.experiment == experiment]
         for s in group:
@@ -516,26 +552,46 @@ def report(specs: list[Spec], docs: Path) -> Path:
                                    seeds_as_band=experiment == "main"), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
     sections += samples_section(trained, runs)
-    first = min(base_rows) if base_rows else None
-    base_run = next((s for s in trained if seed_of(s) == first and "init_from" not in s.flags
-                     and (runs / s.name / "eval" / "step-0.json").exists()), None)
-    paths = [runs / base_run.name / "eval" / "step-0.json"] if base_run else []  # base model, then each run's last
-    for s in trained:
-        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        if evals and s.experiment in ("main", "beyond"):
-            paths.append(evals[-1])
-    if paths:
-        reports = [("base model (step 0)" if i == 0 and base_run else f"{p.parent.parent.name} step {p.stem[5:]}",
-                    json.loads(p.read_text())) for i, p in enumerate(paths)]
-        plots.save(plots.plot_passk(paths), docs / "passk.png")
-        sections += ["## Test time: pass@k and self-certainty selection", "",
-                     "Most certain of k: expected pass when k of the n samples are drawn at random and the one "
-                     "with the highest mean self-certainty is kept (lcb_eval.best_of_k); a random pick is avg@n.",
-                     "", selection_table(reports), "", "![pass@k](passk.png)", ""]
+    sections += testtime_section(done, runs, base_rows, docs)
     (docs / "summaries.json").write_text(json.dumps(summaries, indent=1))
     out = docs / "results.md"
     out.write_text("\n".join(sections))
     return out
+
+
+def testtime_section(done: list[Spec], runs: Path, base_rows: dict[int, dict], docs: Path) -> list[str]:
+    """Picking one of k answers (scripts/testtime.py): the base model's evaluations pooled (the noise runs and
+    each seed's step 0: n = 4 each), every main and beyond run's last evaluation (k <= 4), and the test-time
+    evaluations of checkpoints (n = TESTTIME_N); a table and testtime.png (the curves with n >= 8)."""
+    import plots
+    import testtime
+    base = [runs / s.name / "eval" / "step-0.json" for s in done if s.experiment == "noise"]
+    base += [runs / s.name / "eval" / "step-0.json" for s in done
+             if s.experiment not in EVALUATIONS and "init_from" not in s.flags and seed_of(s) in base_rows
+             and (runs / s.name / "eval" / "step-0.json").exists()]
+    base = [r for r in (json.loads(p.read_text()) for p in base) if r.get("problems")]
+    rows = [("base model", testtime.curves(testtime.pool(base)))] if base else []
+    for s in done:
+        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
+        last = json.loads(evals[-1].read_text()) if evals else {}
+        if s.experiment in ("main", "beyond") and last.get("problems") and evals[-1].stem != "step-0":
+            rows.append((f"{s.name} {evals[-1].stem.replace('-', ' ')}", testtime.curves(last["problems"])))
+        elif s.experiment == "testtime" and (runs / s.name / "eval" / "testtime.json").exists():
+            source, ckpt = s.flags["init_from"].split("/")
+            rows.append((f"{source} step {ckpt[5:]}", testtime.curves(json.loads(
+                (runs / s.name / "eval" / "testtime.json").read_text())["problems"])))
+    if not rows:
+        return []
+    lines = ["## Test time: pass@k, and keeping the most certain, the majority or a random answer of k", "",
+             "Expected pass of the one answer kept from k samples drawn from a problem's n (scripts/testtime.py): "
+             "pass@k keeps a passing one if any (the ceiling), random any one (avg@n), most certain the highest "
+             "mean self-certainty, majority the largest class of programs with the same outputs on the test "
+             "inputs. ± one standard error over problems.", "", testtime.table(rows), ""]
+    wide = [(label, c) for label, c in rows if c["n"] >= 8]
+    if wide:
+        plots.save(testtime.figure(wide), docs / "testtime.png")
+        lines += ["![test time](testtime.png)", ""]
+    return lines
 
 
 def base_eval(base_rows: dict[int, dict], spec: Spec) -> tuple[int, float] | None:
@@ -577,8 +633,9 @@ def main(argv=None) -> None:
         specs_to_run = specs
     started = time.time()
     jobs = args.jobs or (2 if args.quick else 1)
+    needed = needed_checkpoints(specs, runs, docs)
     failed = [] if args.report else run_all(specs_to_run, scale, runs, jobs, args.keep_checkpoints, docs,
-                                            args.max_runs)
+                                            args.max_runs, needed)
     print(f"runs: {(time.time() - started) / 60:.1f} min", flush=True)
     out = report(specs, docs)
     print(f"report: {out} ({(time.time() - started) / 60:.1f} min in all)")

@@ -25,10 +25,19 @@ def test_every_run_is_a_valid_config_differing_only_in_its_experiment(scale, tmp
     assert first == {s.name for s in specs if s.experiment == "main" and s.flags["reward"] == "verifiable"}
     for spec in specs:
         argv = study.command(spec, scale, tmp_path, first=spec.name in first)
-        if spec.experiment == "noise":  # lcb_eval with the runs' validation settings and its own seed
-            assert argv[1].endswith("lcb_eval.py") and argv[argv.index("--seed") + 1] == str(spec.flags["seed"])
+        if spec.experiment in study.EVALUATIONS:  # lcb_eval with the runs' validation settings
             assert argv[argv.index("--max-new-tokens") + 1] == str(base["max_new_tokens"])
             assert argv[argv.index("--data") + 1] == base.get("val_data", "embedded:val")
+            if spec.experiment == "noise":  # the base model with its own seed
+                assert argv[1].endswith("lcb_eval.py") and argv[argv.index("--seed") + 1] == str(spec.flags["seed"])
+                continue
+            # a checkpoint that its source writes and keeps, with more samples, behaviours annotated
+            assert argv[1].endswith("testtime.py") and argv[2] == "evaluate"
+            assert argv[argv.index("--n") + 1] == str(study.TESTTIME_N[scale]) and study.TESTTIME_N[scale] > base["eval_n"]
+            model = Path(argv[argv.index("--model") + 1])
+            assert model == tmp_path / spec.flags["init_from"] and spec.after == model.parent.name
+            src = {**base, **next(s for s in specs if s.name == spec.after).flags}
+            assert int(model.name[5:]) % src["save_every"] == 0 or int(model.name[5:]) == src["steps"]
             continue
         cfg = G.parse_config(argv[2:])  # validates too
         assert cfg.out == str(tmp_path / spec.name)
@@ -45,7 +54,9 @@ def test_every_run_is_a_valid_config_differing_only_in_its_experiment(scale, tmp
             assert step % src["save_every"] == 0 or step == src["steps"]
             assert step % src["eval_every"] == 0 or step == src["steps"]
     experiments = {s.experiment for s in specs}
-    assert experiments == {"main", "noise", "beyond", "sensitivity", "rlif_rlvr"}
+    assert experiments == {"main", "noise", "beyond", "sensitivity", "rlif_rlvr", "testtime"}
+    rlif = {s.after for s in specs if s.experiment == "rlif_rlvr" and s.after}
+    assert len([s for s in specs if s.experiment == "rlif_rlvr"]) >= 4 and len(rlif) >= 2  # the issue's minimum
     main = [(s.flags["reward"], s.flags["seed"]) for s in specs if s.experiment == "main"]
     assert sorted(main) == sorted((r, seed) for r in study.MAIN_REWARDS for seed in study.SEEDS[scale])
     assert len(study.SEEDS[scale]) >= 2
@@ -86,13 +97,17 @@ def test_run_summary_peak_final_and_first_last_means(tmp_path):
     assert summary["steps"] == 6
 
 
-def test_selection_row_hand_example():
+def test_selection_table_hand_example():
     """One problem, 4 samples, certainties 4 > 3 > 2 > 1 and only the second passes: a random pick is 1/4;
     the most certain of 2 is the second one when it is drawn with sample 3 or 4: 2 of the 6 pairs."""
+    import testtime
     samples = [{"self_certainty": c, "passed": p} for c, p in [(4, False), (3, True), (2, False), (1, False)]]
-    report = {"n": 4, "avg": 0.25, "pass_at_k": {"1": 0.25, "2": 0.5, "4": 1.0}, "problems": [{"samples": samples}]}
-    cells = [c.strip() for c in study.selection_row("x", report).strip("|").split("|")]
-    assert cells == ["x", "0.250", "0.500", "1.000", "0.250", "0.333", "0.000"]
+    table = testtime.table([("x", testtime.curves([{"question_id": "q", "samples": samples}]))])
+    rows = {r.split("|")[2].strip(): [c.strip() for c in r.strip("|").split("|")] for r in table.split("\n\n")[0].splitlines()[2:]}
+    assert set(rows) == {"pass@k", "random", "most certain"}  # no behaviours: no majority row
+    assert rows["most certain"][2:5] == ["0.250", "0.333", "0.000"]  # k = 1, 2, 4
+    assert rows["pass@k"][2:5] == ["0.250", "0.500", "1.000"]
+    assert rows["random"][-1] == "k=4: 0.250 ± 0.000"
 
 
 def test_a_run_from_a_checkpoint_starts_at_its_source_evaluation(tmp_path):
@@ -183,12 +198,20 @@ def test_publish_copies_small_files_and_trims_samples(tmp_path):
     (run / "DONE").write_text("3.0 min\n")
     (run / "eval").mkdir()
     (run / "eval" / "step-0.json").write_text('{"avg": 0.5}')
+    import lcb_eval
+    problem = lcb_eval.load_problems("embedded:val")[0]  # the run's validation data (embedded:val by default)
+    report = {"avg": 0.0, "problems": [{"question_id": problem.question_id, "samples": [
+        {"text": "```python\nprint(1)\n```", "passed": False}]}]}
+    (run / "eval" / "step-2.json").write_text(json.dumps(report))
     long = "x" * (study.SAMPLE_TEXT_CHARS + 50)
     (run / "samples.jsonl").write_text(json.dumps({"step": 1, "prompt": "p" * 5000, "completions": [
         {"text": long, "reward": 1.0}]}) + "\n")
     dest = tmp_path / "docs" / "runs" / "r"
     study.publish(run, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["DONE", "config.json", "eval", "metrics.jsonl", "samples.jsonl"]
+    published = json.loads((dest / "eval" / "step-2.json").read_text())["problems"][0]["samples"][0]
+    assert "behaviour" in published  # annotated for the majority pick (the run's own copy is left as it was)
+    assert "behaviour" not in json.loads((run / "eval" / "step-2.json").read_text())["problems"][0]["samples"][0]
     record = json.loads((dest / "samples.jsonl").read_text())
     assert "prompt" not in record and record["completions"][0] == {"text": long[:study.SAMPLE_TEXT_CHARS],
                                                                    "reward": 1.0}
@@ -274,3 +297,25 @@ def test_max_runs_starts_only_that_many_and_publishes_them(tmp_path, monkeypatch
     assert (docs / "runs" / "b" / "DONE").exists() and not (runs / "c").exists()
     assert study.run_all(specs, "quick", runs, jobs=1, docs=docs, max_runs=2) == []  # the next session: c
     assert study.finished(runs, docs, "c")
+
+
+def test_a_run_from_a_checkpoint_goes_first_and_one_whose_checkpoint_is_gone_is_skipped(tmp_path, monkeypatch):
+    """a finished in an earlier session: b (from a's checkpoint, here) starts before c, which was listed
+    first; d's source finished on another machine (no checkpoint here): skipped, not failed."""
+    order = tmp_path / "order"
+    monkeypatch.setattr(study, "command", lambda spec, scale, runs, first: [
+        sys.executable, "-c", f"open({str(order)!r}, 'a').write({spec.name!r} + ' ')"])
+    docs, runs = tmp_path / "docs", tmp_path / "runs"
+    for source in ("a", "e"):
+        (docs / "runs" / source).mkdir(parents=True)
+        (docs / "runs" / source / "DONE").write_text("60 min\n")
+    (runs / "a" / "ckpt-10").mkdir(parents=True)
+    (runs / "a" / "ckpt-10" / "model.safetensors").touch()
+    specs = [study.Spec("a", "main", {"reward": "random"}), study.Spec("e", "main", {"reward": "random"}),
+             study.Spec("c", "main", {"reward": "random"}),
+             study.Spec("b", "rlif_rlvr", {"init_from": "a/ckpt-10"}, after="a"),
+             study.Spec("d", "rlif_rlvr", {"init_from": "e/ckpt-10"}, after="e")]
+    assert study.run_all(specs, "quick", runs, jobs=1, docs=docs) == []
+    assert order.read_text().split() == ["b", "c"]
+    assert not study.finished(runs, docs, "d")
+    assert study.needed_checkpoints(specs, runs, docs) == {"e/ckpt-10"}  # b is done: a's checkpoint can go
