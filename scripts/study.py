@@ -13,10 +13,13 @@ Experiments (docs/study.md discusses the results):
                does not have, against the same baseline
   sensitivity  self_certainty with T = 0.8 / 1.2, KL beta > 0, a half and a double group size, E = 3 epochs,
                each for SENSITIVITY_STEPS steps (compared with the main self_certainty run at the same step)
-  rlif_rlvr    verifiable training from the base model, and from self_certainty's checkpoints at an early and
-               at the last step
-  test time    no runs of its own: pass@k (k = 1..eval_n) of every evaluation, and whether keeping the most
-               self-certain of k samples beats a random choice (lcb_eval.best_of_k)
+  rlif_rlvr    verifiable training for RLVR_STEPS steps from an early and the last checkpoint of the seed-0 runs
+               of RLIF_SOURCES (self_certainty, token_entropy), against the main verifiable runs' first
+               RLVR_STEPS steps (RLVR from the base, same settings): does an intrinsic run recover?
+  testtime     checkpoints evaluated with TESTTIME_N samples per problem (scripts/testtime.py evaluate: each
+               sample's behaviour annotated); the report compares pass@k with keeping the most self-certain,
+               the majority (execution behaviour) or a random answer of k, for the base model (its noise and
+               step-0 evaluations pooled), every run's last evaluation, and these checkpoints
 
 Every run shares the settings in SCALES except what its experiment varies. Runs with the same seed start from
 the same weights and sample the same validation completions at step 0, so only the first run of each seed
@@ -90,7 +93,8 @@ def study_specs(scale: str) -> list[Spec]:
     specs += [Spec(f"{r}-s{seed}", "main", {"reward": r, "seed": seed}) for seed in seeds for r in MAIN_REWARDS]
     rlvr = {"reward": "verifiable", "steps": RLVR_STEPS[scale], "save_every": RLVR_STEPS[scale],
             "eval_every": RLVR_STEPS[scale]}
-    specs += [Spec("rlvr-from-base", "rlif_rlvr", dict(rlvr))]
+    # RLVR from the base over the same steps is the main verifiable runs' first RLVR_STEPS steps (the same
+    # settings: the learning rate is constant after the warm-up, so a run's length does not change its start)
     for reward in RLIF_SOURCES:  # from an early checkpoint (before a peak) and the last one, of two rewards
         source = f"{reward}-s{seeds[0]}"
         if early % base["save_every"]:  # the source must write a checkpoint at the early step too
@@ -535,8 +539,12 @@ def report(specs: list[Spec], docs: Path) -> Path:
         group = [s for s in trained if s.experiment == experiment]
         for s in group:
             summaries[s.name] = run_summary(runs / s.name, starting_eval(s, runs, base_eval(base_rows, s)))
-        reference = [] if experiment in ("main", "rlif_rlvr") else [
-            s for s in trained if s.experiment == "main" and seed_of(s) == 0 and (
+        if experiment == "main":
+            reference = []
+        elif experiment == "rlif_rlvr":  # RLVR from the base: the main verifiable runs over the same steps
+            reference = [s for s in trained if s.experiment == "main" and s.flags["reward"] == "verifiable"]
+        else:
+            reference = [s for s in trained if s.experiment == "main" and seed_of(s) == 0 and (
                 s.flags["reward"] == SENSITIVITY_REWARD or (experiment == "beyond" and s.flags["reward"] == "verifiable"))]
         shown = reference + group
         horizon = max(summaries[s.name]["steps"] for s in group)  # the reference over the same steps
