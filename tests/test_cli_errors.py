@@ -10,6 +10,7 @@ import pytest
 
 import cli
 import lcb_eval
+import embedded as E
 import model as M
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +37,9 @@ def test_unknown_model_name(tmp_path):
 
 def test_model_packages_not_installed_print_the_pip_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GRPO_CODE_CACHE", str(tmp_path / "cache"))
-    spec = M.EmbeddedModel("fake", "fake.gguf", (("fake-part1==1.0", "no_such_module_xyz", "data/p.bin"),),
+    spec = E.EmbeddedModel("fake", "fake.gguf", (("fake-part1==1.0", "no_such_module_xyz", "data/p.bin"),),
                            10, "0" * 64, "fake", True)
-    monkeypatch.setitem(M.EMBEDDED_MODELS, "fake", spec)
+    monkeypatch.setitem(E.EMBEDDED_MODELS, "fake", spec)
     with pytest.raises(SystemExit) as err:
         cli.run(M.main, ["--model", "fake"])
     assert err.value.code == 2
@@ -49,9 +50,9 @@ def test_model_packages_not_installed_print_the_pip_command(tmp_path, monkeypatc
 def test_a_half_written_conversion_cache_is_converted_again(tmp_path, monkeypatch, capsys):
     """An interrupted conversion (no marker) is never loaded: it is detected and converted again."""
     monkeypatch.setenv("GRPO_CODE_CACHE", str(tmp_path / "cache"))
-    spec = M.EmbeddedModel("fake", "fake.gguf", (("fake-part1==1.0", "no_such_module_xyz", "data/p.bin"),),
+    spec = E.EmbeddedModel("fake", "fake.gguf", (("fake-part1==1.0", "no_such_module_xyz", "data/p.bin"),),
                            10, "0" * 64, "fake", True)
-    monkeypatch.setitem(M.EMBEDDED_MODELS, "fake", spec)
+    monkeypatch.setitem(E.EMBEDDED_MODELS, "fake", spec)
     half = tmp_path / "cache" / "fake"
     half.mkdir(parents=True)
     (half / "config.json").write_text("{}")

