@@ -136,7 +136,7 @@ def curves(problems: list[dict], ks: list[int] | None = None) -> dict:
     # paired over problems at the largest k: a method against another on the same samples
     out["differences"] = {}
     for a, b in PAIRS:
-        if a in per_problem[0] and b in per_problem[0]:
+        if all(a in c and b in c for c in per_problem):
             d = [c[a][-1] - c[b][-1] for c in per_problem]
             out["differences"][f"{a} - {b}"] = (statistics.mean(d), statistics.stdev(d) / math.sqrt(len(d))
                                                 if len(d) > 1 else 0.0)

@@ -64,6 +64,8 @@ def test_curves_average_over_problems_with_their_standard_error():
     assert c["differences"]["majority - random"] == (0.0, 0.0)
     del problems[0]["samples"][0]["behaviour"]
     assert "majority" not in T.curves(problems)  # not every sample annotated: no majority curve
+    assert "majority - random" not in T.curves(problems)["differences"]
+    assert "majority - random" not in T.curves(problems[::-1])["differences"]  # whichever problem lacks it
     problems[1]["samples"].append(sample(True))
     with pytest.raises(cli.UserError, match="different numbers of samples"):
         T.curves(problems)
