@@ -225,18 +225,19 @@ def write_json(path: Path, data: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="lcb_eval.py with its arguments, then annotate its report (--out required)")
-    ev.add_argument("lcb_eval_args", nargs=argparse.REMAINDER)
+    sub.add_parser("evaluate", help="lcb_eval.py with its arguments, then annotate its report (--data, --out "
+                   "required)")
     an = sub.add_parser("annotate", help="add each sample's behaviour to reports (in place)")
     an.add_argument("reports", nargs="+", type=Path)
     an.add_argument("--data", required=True, help="the problems the reports were evaluated on (lcb_eval --data)")
     an.add_argument("--timeout", type=float, default=6.0)
     cu = sub.add_parser("curves", help="print the curves of the reports pooled (same problems)")
     cu.add_argument("reports", nargs="+", type=Path)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)  # evaluate passes the rest to lcb_eval
+    if rest and args.command != "evaluate":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     import lcb_eval
     if args.command == "evaluate":
-        rest = args.lcb_eval_args
         if "--out" not in rest or "--data" not in rest:
             raise UserError("evaluate: pass lcb_eval's --data and --out (the report to annotate)")
         lcb_eval.main(rest)

@@ -122,3 +122,23 @@ def test_paired_differences_by_hand():
                 {"question_id": "q", "samples": [sample(True, "c", 2.0), sample(True, "c", 1.0)]}]
     mean, se = T.curves(problems)["differences"]["most certain - random"]
     assert mean == pytest.approx(-0.25) and se == pytest.approx(0.25)
+
+
+def test_evaluate_passes_lcb_eval_its_arguments_then_annotates(tmp_path, monkeypatch):
+    """testtime.py evaluate --model M --data D --n 16 --out R: lcb_eval gets exactly those arguments (the
+    driver's test-time runs), then R is annotated in place."""
+    lcb_eval = pytest.importorskip("lcb_eval")
+    out, seen = tmp_path / "r.json", []
+
+    def fake_main(argv):
+        seen.append(argv)
+        out.write_text(json.dumps({"problems": [{"question_id": "q", "samples": []}]}))
+    monkeypatch.setattr(lcb_eval, "main", fake_main)
+    monkeypatch.setattr(lcb_eval, "load_problems", lambda data: [])
+    monkeypatch.setattr(T, "annotate", lambda report, problems: report.update(annotated=True) or 0)
+    argv = ["--model", "ckpt", "--data", "d.jsonl", "--n", "16", "--out", str(out)]
+    T.main(["evaluate"] + argv)
+    assert seen == [argv]
+    assert json.loads(out.read_text())["annotated"] is True
+    with pytest.raises(SystemExit):
+        T.main(["curves", str(out), "--n", "3"])  # other commands still refuse unknown arguments
