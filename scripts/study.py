@@ -129,22 +129,22 @@ def first_runs(specs: list[Spec]) -> set[str]:
 
 
 def command(spec: Spec, scale: str, runs: Path, first: bool) -> list[str]:
-    """The command line of one run: train_grpo.py, or for a noise spec lcb_eval.py on the base model with the
-    validation settings of the runs (its report is the run's eval/step-0.json)."""
+    """The command line of one run: train_grpo.py, or for an evaluation spec lcb_eval.py with the validation
+    settings of the runs: noise on the base model (its report is the run's eval/step-0.json), testtime on a
+    checkpoint with TESTTIME_N samples, through testtime.py, which annotates the behaviours
+    (eval/testtime.json)."""
     flags = {**SCALES[scale], **spec.flags}
-    if spec.experiment == "noise":
-        out = runs / spec.name / "eval" / "step-0.json"
-        return [sys.executable, str(ROOT / "lcb_eval.py"), "--model", flags.get("model", "qwen2.5-coder-0.5b"),
-                "--data", flags.get("val_data", "embedded:val"), "--n", str(flags["eval_n"]),
-                "--temperature", str(flags.get("eval_temperature", 0.8)), "--max-new-tokens",
-                str(flags["max_new_tokens"]), "--seed", str(flags["seed"]), "--out", str(out)] + \
-            (["--limit", str(flags["eval_limit"])] if flags.get("eval_limit") else [])
-    if spec.experiment == "testtime":  # the checkpoint evaluated with more samples, behaviours annotated
-        out = runs / spec.name / "eval" / "testtime.json"
-        return [sys.executable, str(ROOT / "scripts" / "testtime.py"), "evaluate", "--model",
-                str(runs / flags["init_from"]), "--data", flags.get("val_data", "embedded:val"),
-                "--n", str(TESTTIME_N[scale]), "--temperature", str(flags.get("eval_temperature", 0.8)),
-                "--max-new-tokens", str(flags["max_new_tokens"]), "--seed", str(flags["seed"]), "--out", str(out)] + \
+    if spec.experiment in EVALUATIONS:
+        if spec.experiment == "noise":
+            head, model, n, report = [str(ROOT / "lcb_eval.py")], flags.get("model", "qwen2.5-coder-0.5b"), \
+                flags["eval_n"], "step-0.json"
+        else:
+            head, model, n, report = [str(ROOT / "scripts" / "testtime.py"), "evaluate"], \
+                str(runs / flags["init_from"]), TESTTIME_N[scale], "testtime.json"
+        return [sys.executable, *head, "--model", model, "--data", flags.get("val_data", "embedded:val"),
+                "--n", str(n), "--temperature", str(flags.get("eval_temperature", 0.8)), "--max-new-tokens",
+                str(flags["max_new_tokens"]), "--seed", str(flags["seed"]),
+                "--out", str(runs / spec.name / "eval" / report)] + \
             (["--limit", str(flags["eval_limit"])] if flags.get("eval_limit") else [])
     if "init_from" in flags:
         flags["init_from"] = str(runs / flags["init_from"])
@@ -580,10 +580,11 @@ def testtime_section(done: list[Spec], runs: Path, base_rows: dict[int, dict], d
     base = [r for r in (json.loads(p.read_text()) for p in base) if r.get("problems")]
     rows = [("base model", testtime.curves(testtime.pool(base)))] if base else []
     for s in done:
-        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        last = json.loads(evals[-1].read_text()) if evals else {}
-        if s.experiment in ("main", "beyond") and last.get("problems") and evals[-1].stem != "step-0":
-            rows.append((f"{s.name} {evals[-1].stem.replace('-', ' ')}", testtime.curves(last["problems"])))
+        if s.experiment in ("main", "beyond"):  # the run's last evaluation, if it has one after step 0
+            evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
+            last = json.loads(evals[-1].read_text()) if evals and evals[-1].stem != "step-0" else {}
+            if last.get("problems"):
+                rows.append((f"{s.name} {evals[-1].stem.replace('-', ' ')}", testtime.curves(last["problems"])))
         elif s.experiment == "testtime" and (runs / s.name / "eval" / "testtime.json").exists():
             source, ckpt = s.flags["init_from"].split("/")
             rows.append((f"{source} step {ckpt[5:]}", testtime.curves(json.loads(
