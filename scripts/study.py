@@ -101,9 +101,14 @@ def study_specs(scale: str) -> list[Spec]:
             next(s for s in specs if s.name == source).flags["save_every"] = early
         specs += [Spec(f"rlvr-from-{source}-{step}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{step}"},
                        after=source) for step in (early, steps)]
-    # test time: more samples per problem from trained checkpoints (the base model's are the noise evaluations)
-    tested = [(f"{SENSITIVITY_REWARD}-s{seeds[0]}", early), (f"{SENSITIVITY_REWARD}-s{seeds[0]}", steps),
+    # test time: more samples per problem from trained checkpoints (the base model's are the noise evaluations).
+    # self_certainty's from its second seed: the first seed's checkpoints were lost with a machine before these
+    # evaluations ran (checkpoints are never committed, so a dependent must run in its source's session).
+    tested = [(f"{SENSITIVITY_REWARD}-s{seeds[-1]}", early), (f"{SENSITIVITY_REWARD}-s{seeds[-1]}", steps),
               (f"verifiable-s{seeds[-1]}", steps), (f"token_entropy-s{seeds[0]}", steps)]
+    for source, step in tested:
+        if step % base["save_every"]:  # the source must write that checkpoint
+            next(s for s in specs if s.name == source).flags["save_every"] = step
     specs += [Spec(f"testtime-{source}-{step}", "testtime", {"init_from": f"{source}/ckpt-{step}"}, after=source)
               for source, step in tested]
     sensitivity = [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
