@@ -126,9 +126,16 @@ def cpu_bf16_speedup() -> float:
 
 
 def bf16_copy(model):
-    """A bf16 copy of model for sampling and scoring without gradient (refresh it with copy_weights)."""
+    """A bf16 copy of model for sampling and scoring without gradient (refresh it with copy_weights).
+
+    Only the parameters are cast: buffers keep their dtype, as in from_pretrained(dtype=bfloat16), so the
+    rotary inverse frequencies stay fp32 (model.to(bfloat16) would round them to 8 bits of mantissa; measured
+    on the Qwen model at 470-490 positions that moved no log-prob beyond the bf16 weights' own rounding,
+    KL to fp32 3.9e-4 against 4.0e-4 per token, but longer contexts multiply the angle error)."""
     import copy
-    twin = copy.deepcopy(model).to(torch.bfloat16)
+    twin = copy.deepcopy(model)
+    for p in twin.parameters():  # tied weights are one Parameter: cast once, still tied
+        p.data = p.data.to(torch.bfloat16)
     twin.requires_grad_(False)
     return twin.eval()
 

@@ -355,6 +355,25 @@ def test_sampling_copy_follows_the_master_weights():
         assert copy.dtype == torch.bfloat16 and torch.equal(copy, master.bfloat16()), name
 
 
+def test_sampling_copy_casts_parameters_only():
+    """bf16_copy rounds the weights, not the buffers: the rotary inverse frequencies stay the master's fp32
+    values (as from_pretrained(dtype=bfloat16) leaves them), and a tied output head stays tied."""
+    import model as M
+    from conftest import tiny_model
+    policy = tiny_model("qwen2")
+    policy.tie_weights()
+    twin = M.bf16_copy(policy)
+    buffers = dict(policy.named_buffers())
+    rotary = [name for name in buffers if "inv_freq" in name]
+    assert rotary and all(buffers[n].dtype == torch.float32 for n in rotary)
+    for name, buf in twin.named_buffers():
+        assert buf.dtype == buffers[name].dtype and torch.equal(buf, buffers[name]), name
+    assert not torch.equal(buffers[rotary[0]].bfloat16().float(), buffers[rotary[0]])  # a cast would round them
+    assert all(p.dtype == torch.bfloat16 for p in twin.parameters())
+    tied = policy.get_output_embeddings().weight is policy.get_input_embeddings().weight
+    assert (twin.get_output_embeddings().weight is twin.get_input_embeddings().weight) == tied
+
+
 def test_bf16_micro_batches_in_one_autocast_context_accumulate_every_gradient(toy_tokenizer):
     """update() keeps one autocast context over a minibatch's micro-batches, so each weight is cast to bf16 once
     and the cast is reused: the accumulated gradients equal those of a fresh context per micro-batch."""
