@@ -15,7 +15,8 @@ The algorithm exactly as implemented (DESIGN.md; verl-style GRPO). One training 
                  A_i = r_i - mean_g r, Dr. GRPO). Every token of completion i gets A_i.
   4. update      `--ppo-epochs` (E) passes over the rollout, each split into shuffled minibatches of
                  `--minibatch-size` completions; one AdamW step per minibatch (gradients accumulated over
-                 micro-batches of at most `--micro-batch-size` rows of one prompt, which changes memory, not
+                 micro-batches of at most `--micro-batch-size` rows of one prompt, and with
+                 `--micro-batch-tokens` at most that many completion positions, which changes memory, not
                  the result; the shared prompt is forwarded once per micro-batch):
                    ratio_t = exp(lp_t - lp_old_t)
                    loss_t  = max(-A ratio_t, -A clip(ratio_t, 1 - clip_low, 1 + clip_high))
@@ -128,6 +129,8 @@ class Config:
     ppo_epochs: int = flag(1, "passes over each rollout (E)")
     minibatch_size: int | None = flag(None, "completions per optimizer step (default: the whole rollout)")
     micro_batch_size: int = flag(4, "completions per forward/backward (memory only; gradients accumulate)")
+    micro_batch_tokens: int = flag(0, "also cap a micro-batch at this many completion positions (rows x its "
+                                      "longest answer): memory follows answer length; 0: no cap")
     loss_agg: str | None = flag(None, "token-mean (default) | seq-mean-token-mean (GSPO's) | seq-mean-token-sum-norm")
     no_std_norm: bool = flag(False, "alias of --scale-rewards none (Dr. GRPO)")
     # ---- GRPO variants (DESIGN.md, "GRPO variants"); every default keeps the algorithm above
@@ -222,7 +225,7 @@ def validate(cfg: Config) -> None:
                  "eval_n"):
         if getattr(cfg, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    for name in ("eval_every", "save_every", "warmup_steps", "weight_decay", "grad_clip"):
+    for name in ("eval_every", "save_every", "warmup_steps", "weight_decay", "grad_clip", "micro_batch_tokens"):
         if getattr(cfg, name) < 0:
             problems.append(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if cfg.eval_limit is not None and cfg.eval_limit < 1:
@@ -543,7 +546,8 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
         ref_lp = torch.zeros(B, T, device=next(policy.parameters()).device)  # (B, T)
         # under the update's autocast, so that the reference is computed as the policy is (at step 1 they agree)
         with torch.no_grad(), L.adapters_off(unwrap(policy)) as base, autocast(cfg, policy):
-            for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths):
+            for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths,
+                                       cfg.micro_batch_tokens):
                 lp = micro_logprobs(base if reference is None else reference, s, micro, cfg.temperature)  # (b, t)
                 ref_lp[micro, :lp.size(1)] = lp
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
@@ -556,7 +560,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             rows = order[start:start + local_minibatch]
             n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
-            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths)
+            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths, cfg.micro_batch_tokens)
             with autocast(cfg, policy):  # one context per optimizer step: each weight is cast to bf16 once
                 for i, micro in enumerate(micros):
                     with dist.no_sync(policy, last=i == len(micros) - 1):
@@ -596,13 +600,17 @@ def autocast(cfg: Config, policy):
     return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
 
 
-def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch.Tensor | None = None) -> list[torch.Tensor]:
+def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch.Tensor | None = None,
+                  max_tokens: int = 0) -> list[torch.Tensor]:
     """Split a minibatch's rows into micro-batches of at most `size` rows that share one prompt.
 
     Rows are prompt-major (row // group_size is the prompt), so a micro-batch's prompt is forwarded once
     (micro_logprobs). With `lengths` (completion lengths, (B,)), each prompt's rows are sorted by length first,
     so a micro-batch is computed up to its own longest completion and little padding is (lengths 36..251 in
     one group of 8 otherwise cost 8 x 251 positions for 961 tokens). Without it, rows keep their shuffled order.
+    max_tokens > 0 (with lengths): a micro-batch also holds at most max_tokens completion positions (its rows
+    x its longest completion), so that memory follows the answers' length: short answers share a micro-batch
+    (and one forward of their prompt), long ones are split (a row longer than max_tokens goes alone).
     How the rows are split does not change the minibatch's gradient: each micro-batch's loss is normalised by
     the whole minibatch's counts.
     """
@@ -611,7 +619,18 @@ def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch
         by_prompt.setdefault(row // group_size, []).append(row)
     if lengths is not None:
         by_prompt = {k: sorted(group, key=lambda row: int(lengths[row])) for k, group in by_prompt.items()}
-    return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
+    if not (max_tokens and lengths is not None):
+        return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
+    micros = []
+    for group in by_prompt.values():
+        current: list[int] = []
+        for row in group:  # ascending length: the row joining is the micro-batch's longest
+            if current and (len(current) == size or (len(current) + 1) * int(lengths[row]) > max_tokens):
+                micros.append(torch.tensor(current))
+                current = []
+            current.append(row)
+        micros.append(torch.tensor(current))
+    return micros
 
 
 def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float, entropy: bool = False):

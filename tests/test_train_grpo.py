@@ -108,6 +108,24 @@ def test_micro_batches_sorted_by_length_pad_less():
     assert cost(micros) == 44 and cost(G.micro_batches(rows, group_size=4, size=2)) == 60
 
 
+def test_micro_batches_with_a_token_cap_follow_the_answer_length():
+    """--micro-batch-tokens: a micro-batch holds at most max_tokens completion positions (rows x its longest
+    row) as well as at most `size` rows; hand-split below. Short answers share one micro-batch (one prompt
+    forward), long ones go in pairs or alone; every row exactly once, each micro-batch within one prompt."""
+    rows = torch.tensor([5, 0, 3, 6, 1, 2, 7, 4, 8, 9, 10, 11])  # three groups of 4, shuffled
+    lengths = torch.tensor([9, 1, 8, 2, 3, 7, 4, 6, 30, 5, 5, 40])
+    micros = G.micro_batches(rows, group_size=4, size=4, lengths=lengths, max_tokens=20)
+    # group 0 sorted by length: 0(9) 1(1) 2(8) 3(2) -> 1, 3, 2, 0 = 1, 2, 8, 9: [1,3] (2x2=4), +2 -> 3x8=24 > 20
+    # group 1: 4(3) 5(7) 6(4) 7(6) -> 4, 6, 7, 5 = 3, 4, 6, 7: [4,6] 2x4, +7 -> 3x6=18 ok, +5 -> 4x7=28 > 20
+    # group 2: 8(30) 9(5) 10(5) 11(40) -> 9, 10, 8, 11: [9,10] 2x5, +8 -> 3x30 > 20; 8 alone (30 > 20); 11 alone
+    assert [m.tolist() for m in micros] == [[4, 6, 7], [5], [1, 3], [2, 0], [9, 10], [8], [11]]  # prompts in order met
+    assert all(len(m) * int(lengths[m].max()) <= 20 or len(m) == 1 for m in micros)
+    assert sorted(r for m in micros for r in m.tolist()) == list(range(12))
+    # without a cap (or without lengths) the row count alone decides, as before
+    assert [m.tolist() for m in G.micro_batches(rows, 4, 4, lengths)] == [[4, 6, 7, 5], [1, 3, 2, 0], [9, 10, 8, 11]]
+    assert len(G.micro_batches(rows, 4, 2, None, max_tokens=20)) == 6
+
+
 def two_groups_of_three():
     """Samples of 2 prompts of different lengths (so left padding) x 3 ragged completions."""
     import model as M
@@ -126,9 +144,11 @@ def two_groups_of_three():
                      torch.ones(rows, dtype=torch.bool))
 
 
-def test_prompt_shared_logprobs_and_gradients_equal_the_padded_batch():
+@pytest.mark.parametrize("split", [dict(size=2), dict(size=3, max_tokens=8)])
+def test_prompt_shared_logprobs_and_gradients_equal_the_padded_batch(split):
     """micro_logprobs (prompt forwarded once per micro-batch, trailing padding not computed) gives the
-    log-probs and gradients of completion_logprobs on the whole left-padded batch."""
+    log-probs and gradients of completion_logprobs on the whole left-padded batch, however the rows are split
+    (by row count, or by a token cap too: [3, 4] then [5] of lengths 1, 3, 5; [1, 2] then [0] of 2, 4, 6)."""
     import model as M
     from conftest import tiny_model
     s, group, T = two_groups_of_three(), 3, 6
@@ -139,7 +159,7 @@ def test_prompt_shared_logprobs_and_gradients_equal_the_padded_batch():
     expected_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
     total = 0.0
-    for micro in G.micro_batches(torch.tensor([4, 0, 2, 5, 1, 3]), group, 2):
+    for micro in G.micro_batches(torch.tensor([4, 0, 2, 5, 1, 3]), group, lengths=lengths, **split):
         lp = G.micro_logprobs(model, s, micro, 1.0)                          # (b, t)
         t = lp.size(1)
         assert t == int(lengths[micro].max())
