@@ -55,7 +55,7 @@ from cli import UserError  # noqa: E402
 POOLS = "docs/study/calibration"
 SCALES = {
     "full": dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=384, lr=1e-6, warmup_steps=2,
-                 eval_every=10, eval_n=4, save_every=5, seed=0, micro_batch_size=2,
+                 eval_every=10, eval_n=4, save_every=5, seed=0, micro_batch_size=8, micro_batch_tokens=768,
                  data=f"{POOLS}/pool_train.jsonl", val_data=f"{POOLS}/pool_val.jsonl"),
     "quick": dict(model="smollm2-135m", steps=2, prompts_per_step=2, group_size=4, max_new_tokens=24, lr=2e-5,
                   warmup_steps=1, eval_every=1, eval_limit=2, eval_n=2, save_every=2, seed=0),
