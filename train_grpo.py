@@ -619,13 +619,12 @@ def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch
         by_prompt.setdefault(row // group_size, []).append(row)
     if lengths is not None:
         by_prompt = {k: sorted(group, key=lambda row: int(lengths[row])) for k, group in by_prompt.items()}
-    if not (max_tokens and lengths is not None):
-        return [torch.tensor(group[i:i + size]) for group in by_prompt.values() for i in range(0, len(group), size)]
+    capped = bool(max_tokens) and lengths is not None
     micros = []
     for group in by_prompt.values():
         current: list[int] = []
-        for row in group:  # ascending length: the row joining is the micro-batch's longest
-            if current and (len(current) == size or (len(current) + 1) * int(lengths[row]) > max_tokens):
+        for row in group:  # capped, so ascending length: the row joining is the micro-batch's longest
+            if current and (len(current) == size or capped and (len(current) + 1) * int(lengths[row]) > max_tokens):
                 micros.append(torch.tensor(current))
                 current = []
             current.append(row)

@@ -97,8 +97,6 @@ def study_specs(scale: str) -> list[Spec]:
     # settings: the learning rate is constant after the warm-up, so a run's length does not change its start)
     for reward in RLIF_SOURCES:  # from an early checkpoint (before a peak) and the last one, of two rewards
         source = f"{reward}-s{seeds[0]}"
-        if early % base["save_every"]:  # the source must write a checkpoint at the early step too
-            next(s for s in specs if s.name == source).flags["save_every"] = early
         specs += [Spec(f"rlvr-from-{source}-{step}", "rlif_rlvr", {**rlvr, "init_from": f"{source}/ckpt-{step}"},
                        after=source) for step in (early, steps)]
     # test time: more samples per problem from trained checkpoints (the base model's are the noise evaluations).
@@ -106,11 +104,14 @@ def study_specs(scale: str) -> list[Spec]:
     # evaluations ran (checkpoints are never committed, so a dependent must run in its source's session).
     tested = [(f"{SENSITIVITY_REWARD}-s{seeds[-1]}", early), (f"{SENSITIVITY_REWARD}-s{seeds[-1]}", steps),
               (f"verifiable-s{seeds[-1]}", steps), (f"token_entropy-s{seeds[0]}", steps)]
-    for source, step in tested:
-        if step % base["save_every"]:  # the source must write that checkpoint
-            next(s for s in specs if s.name == source).flags["save_every"] = step
     specs += [Spec(f"testtime-{source}-{step}", "testtime", {"init_from": f"{source}/ckpt-{step}"}, after=source)
               for source, step in tested]
+    for spec in specs:  # a dependent's checkpoint must be one its source writes: every save_every steps, or the last
+        if "init_from" in spec.flags:
+            source, step = spec.flags["init_from"].split("/ckpt-")
+            src = next(s for s in specs if s.name == source)
+            if int(step) % src.flags.get("save_every", base["save_every"]) and int(step) != base["steps"]:
+                src.flags["save_every"] = int(step)
     sensitivity = [Spec(f"{SENSITIVITY_REWARD}-{label}", "sensitivity",
                         {"reward": SENSITIVITY_REWARD, "steps": SENSITIVITY_STEPS[scale], **flags})
                    for label, flags in [("T0.8", {"temperature": 0.8}), ("T1.2", {"temperature": 1.2}),
