@@ -6,6 +6,7 @@ import torch
 
 import rewards as R
 import rundir
+import train_config
 import train_grpo as G
 
 
@@ -79,7 +80,7 @@ def test_micro_batches_add_up_to_the_minibatch_loss():
     old = lp + 0.1 * torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
     mask = (torch.rand(4, 5, generator=torch.Generator().manual_seed(2)) > 0.3).long()
     adv = torch.tensor([1.0, -1.0, 0.5, -0.2])
-    for mode in G.LOSS_AGGREGATIONS:
+    for mode in train_config.LOSS_AGGREGATIONS:
         c = cfg(loss_agg=mode, max_new_tokens=5)
         whole, _ = G.policy_loss(lp, old, adv, mask, c)
         parts = sum(G.policy_loss(lp[i:i + 2], old[i:i + 2], adv[i:i + 2], mask[i:i + 2], c,
