@@ -58,8 +58,9 @@ PANELS = [
 COLLAPSE_METRICS = ("response/length_mean", "eval/avg@k")  # what --collapse marks in the grid
 
 # Config fields that never label a run: where it was written and how it was computed, not what was trained.
-UNLABELLED = {"out", "resume", "device", "dtype", "grad_checkpointing", "micro_batch_size", "save_every",
-              "skip_first_eval", "init_from", "report_to"}
+UNLABELLED = {"out", "resume", "device", "dtype", "precision", "grad_checkpointing", "micro_batch_size",
+              "micro_batch_tokens", "rescore", "fsdp", "min_isolation", "save_every", "skip_first_eval", "init_from",
+              "report_to"}
 SHORT_NAMES = {"temperature": "T", "group_size": "N", "kl_beta": "β", "ppo_epochs": "E"}  # DESIGN.md notation
 
 

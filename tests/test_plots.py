@@ -111,8 +111,8 @@ def test_unknown_metric_is_an_empty_panel_and_a_warning(tmp_path, capsys):
 def test_labels_name_the_reward_and_the_settings_that_differ(tmp_path):
     runs = [P.load_run(write_run(tmp_path, "a", temperature=0.8)),
             P.load_run(write_run(tmp_path, "b", temperature=1.2)),
-            P.load_run(write_run(tmp_path, "c", temperature=1.2, reward="verifiable"))]
-    # "out" differs too, but an output path does not label a run
+            P.load_run(write_run(tmp_path, "c", temperature=1.2, reward="verifiable", micro_batch_tokens=768))]
+    # "out" and micro_batch_tokens differ too, but where a run was written and how it was computed do not label it
     assert P.run_labels(runs) == ["entropy, T=0.8", "entropy, T=1.2", "verifiable, T=1.2"]
     assert P.run_labels(runs[:1]) == ["entropy"]
 
@@ -273,7 +273,7 @@ def test_seeds_of_one_setting_are_one_colour_with_mean_and_band(tmp_path):
     """Two seeds of a setting: one line at their mean (hand numbers), a fill between their min and max, one
     legend entry; a setting with one seed stays a plain line."""
     runs = [write_run(tmp_path, "a0", seed=0, lengths=(10, 20, 30)),
-            write_run(tmp_path, "a1", seed=1, lengths=(30, 40, 50, 60)),
+            write_run(tmp_path, "a1", seed=1, lengths=(30, 40, 50, 60), micro_batch_tokens=768),  # same setting
             write_run(tmp_path, "b0", seed=0, lengths=(5, 5, 5), temperature=1.2)]
     fig = P.plot_runs(runs, seeds_as_band=True)
     length = panels(fig)["response length"]
