@@ -2,7 +2,7 @@
 
     python bench.py            # full run
     python bench.py --quick    # fewer repeats and shorter sampling, under 15 minutes here
-    python bench.py --only sampling signals memory grpo sandbox
+    python bench.py --only sampling signals grpo sandbox
 
 1. sampling  model.sample vs HF `generate` (same model, prompts, rows, max_new_tokens, T = 1) at 8 and 64 rows,
              on the default model (and smollm2-135m in the full run), in --precision; each decode step against
@@ -10,7 +10,6 @@
              measured here.
 2. signals   the chunked, compiled per-token signals (model.hidden_signals, fused) vs eager PyTorch on the full
              logits, time and peak memory (each measured in a fresh subprocess).
-   memory    a fresh 545 MB tensor on 2 MB pages (model.py's default) vs 4 KB pages, each in a fresh process.
 3. grpo      one GRPO step (rollout + update) of train_grpo on the default model, 2 prompts x 8 x 256 tokens,
              vs the same code in fp32 and vs TRL's GRPOTrainer configured the same way (needs
              `pip install -r requirements-bench.txt`).
@@ -177,26 +176,6 @@ def bench_signals(quick: bool) -> None:
                        note=f"peak {full['peak_bytes'] / 2**30:.2f} GiB; eager needs ~{need:.0f} GiB")
 
 
-def pages_child(repeats: int = 5) -> float:
-    """Run in a fresh process: median seconds to create, fill and update one fresh 151,936 x 896 fp32 tensor
-    (the head/embedding gradient a micro-batch allocates)."""
-    def fresh():
-        x = torch.zeros(151936, 896)
-        x.add_(1.0)
-    return timed(fresh, repeats)[0]
-
-
-def bench_pages() -> None:
-    """2 MB pages (model.py sets THP_MEM_ALLOC_ENABLE=1) against 4 KB pages, each in a fresh process."""
-    seconds = {}
-    for value in ("1", "0"):
-        cmd = [sys.executable, str(ROOT / "bench.py"), "--pages-child"]
-        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "THP_MEM_ALLOC_ENABLE": value})
-        seconds[value] = float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else float("nan")
-    report("memory", "fresh 151936 x 896 fp32 tensor, zeros + add: 2 MB pages vs 4 KB", seconds["1"], seconds["0"],
-           "s", better="lower")
-
-
 # ---- 3. a GRPO step ----------------------------------------------------------------------------------------------
 
 def has_code_reward(texts) -> list[float]:
@@ -296,20 +275,16 @@ def bench_sandbox(quick: bool) -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller shapes and fewer repeats (< 5 minutes)")
-    parser.add_argument("--only", nargs="*", default=["sampling", "signals", "memory", "grpo", "sandbox"],
-                        choices=["sampling", "signals", "memory", "grpo", "sandbox"], help="sections to run")
+    parser.add_argument("--only", nargs="*", default=["sampling", "signals", "grpo", "sandbox"],
+                        choices=["sampling", "signals", "grpo", "sandbox"], help="sections to run")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--signals-child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--pages-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", choices=M.PRECISIONS, default=None,
                         help="ours in fp32 or bf16 (default: the trainer's default on this machine)")
     args = parser.parse_args(argv)
     if args.signals_child:
         variant, rows, vocab = args.signals_child
         print(json.dumps(signals_child(variant, int(rows), int(vocab))))
-        return
-    if args.pages_child:
-        print(pages_child())
         return
     precision = M.choose_precision(args.precision, "cpu")
     hw = hardware(precision)
@@ -319,7 +294,6 @@ def main(argv=None):
           f"copy {hw['copy_bytes_per_s'] / 1e9:.1f} GB/s, {precision} matmul {hw['matmul_flops'] / 1e9:.0f} GFLOP/s")
     start = time.perf_counter()
     sections = {"sampling": lambda: bench_sampling(args.quick, hw), "signals": lambda: bench_signals(args.quick),
-                "memory": bench_pages,
                 "grpo": lambda: bench_grpo(args.quick, precision), "sandbox": lambda: bench_sandbox(args.quick)}
     for name in args.only:
         print(f"[{name}]", flush=True)

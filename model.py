@@ -20,25 +20,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Transparent huge pages for PyTorch's large CPU tensors. Training allocates fresh tensors of hundreds of MB
-# every micro-batch (the 151,936 x 896 head/embedding gradients, the fp32 logits of the log-softmax), and on
-# 4 KB pages their first touch costs more than the arithmetic on them: zeros + add of a 151,936 x 896 tensor
-# took 0.84 s on 4 KB pages and 0.28 s on 2 MB pages here (bench.py, section "memory"). PyTorch reads this
-# variable once, at its first CPU allocation, so it is set before any tensor exists; THP_MEM_ALLOC_ENABLE=0
-# in the environment turns it off. It changes where memory comes from, not the arithmetic (the head's
-# matmuls and log-softmax, fp32 and bf16, gave bitwise the same results both ways here).
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from cli import UserError  # noqa: E402
+from cli import UserError
 
 # the embedded models (plumbing: package checks, GGUF conversion, cache), re-exported as model.NAME
 from embedded import (DEFAULT_MODEL, EMBEDDED_MODELS, MODELS_INSTALL, cache_dir,  # noqa: F401

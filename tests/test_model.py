@@ -357,36 +357,3 @@ def test_default_model_logprobs_equal_a_float64_computation():
     for name, expected in want.items():
         assert (signals[name] - expected.float())[mask].abs().max() < 1e-3, name
         assert (out.signals()[name] - expected.float())[mask].abs().max() < 1e-3, name
-
-
-def _thp_mode() -> str | None:
-    try:
-        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-    except OSError:
-        return None
-    return text.split("[", 1)[1].split("]", 1)[0]
-
-
-@pytest.mark.skipif(_thp_mode() != "madvise", reason="needs Linux with transparent huge pages in madvise mode")
-@pytest.mark.parametrize("env, huge", [(None, True), ("0", False)])
-def test_importing_model_puts_large_tensors_on_huge_pages(env, huge):
-    """A fresh process that imports model (as every entry point does before its first tensor) gets its large
-    CPU tensors on 2 MB pages; THP_MEM_ALLOC_ENABLE=0 keeps 4 KB pages. In madvise mode the kernel gives huge
-    pages only to memory that asks, so without the variable there are none."""
-    import os
-    import subprocess
-    import sys
-    code = ("import model, torch\n"
-            "x = torch.ones(64 * 2**20 // 4)\n"  # 64 MB, touched
-            "print([l.split()[1] for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')][0])")
-    env_vars = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if env is not None:
-        env_vars["THP_MEM_ALLOC_ENABLE"] = env
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env_vars,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    huge_kb = int(done.stdout.split()[-1])
-    if huge:
-        assert huge_kb >= 32 * 1024, huge_kb  # most of the 64 MB (the kernel may fall back for a few pages)
-    else:
-        assert huge_kb == 0, huge_kb
