@@ -28,9 +28,8 @@ import cli  # noqa: E402
 
 CALIBRATION = ROOT / "docs" / "study" / "calibration"
 # The lab's settings: each step trains on 2 of the 4 lab problems in turn, 8 answers each (16 answers a step:
-# about 50 s on a 2-core CPU with bf16; every problem each step doubles that). lr 1e-5 let a draw collapse both
-# runs (docs/lab.md, timing 3); 5e-6 is the largest step that kept both runs alive in the draws measured there.
-LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens=256, lr=5e-6, eval_n=8, seed=0)
+# about 50 s on a 2-core CPU with bf16; every problem each step doubles that).
+LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens=256, lr=1e-5, eval_n=8, seed=0)
 
 
 def select_problems(stats: list[dict], k: int) -> list[str]:
