@@ -42,6 +42,26 @@ def test_clip_zeroes_gradient_outside_range_in_the_right_direction():
         assert zero == dead, (sign, lp.grad)
 
 
+def test_clip_inside_its_range_changes_nothing_bitwise():
+    """docs/lab.md, exercise 5: with ratios inside [1 - eps, 1 + eps] (one epoch: the ratio is 1 up to rounding)
+    the clipped loss and its gradient equal the unclipped loss's bit for bit: max(u, c) ties with u == c, and
+    autograd splits the tie's gradient 0.5 / 0.5 between the two equal branches, which add back exactly."""
+    torch.manual_seed(0)
+    old = torch.randn(3, 5)
+    lp = (old + 0.05 * torch.randn(3, 5)).requires_grad_()              # ratios within about 0.9-1.1
+    adv, mask = torch.tensor([1.3, -0.7, 0.4]), torch.ones(3, 5)
+    ratio = torch.exp(lp.detach() - old)
+    assert ((ratio > 0.8) & (ratio < 1.2)).all()
+    loss, stats = G.policy_loss(lp, old, adv, mask, cfg())
+    (grad_clipped,) = torch.autograd.grad(loss, lp)
+    unclipped = (-adv[:, None] * torch.exp(lp - old) * mask).sum() / mask.sum()  # the loss without the clip
+    (grad_plain,) = torch.autograd.grad(unclipped, lp)
+    assert stats["clipped"] == 0
+    assert torch.equal(loss, unclipped) and torch.equal(grad_clipped, grad_plain)
+    # and the hand formula: d/d lp_t of -A e^(lp_t - old_t) / n = -A ratio_t / n
+    torch.testing.assert_close(grad_clipped, -adv[:, None] * ratio / 15)
+
+
 def test_dual_clip_caps_loss_for_negative_advantage():
     """A = -1, ratio 5: plain clipped loss = max(5, 1.2) = 5; dual clip c = 3 caps it at 3, with no gradient."""
     lp = torch.log(torch.tensor([[5.0]])).requires_grad_()
