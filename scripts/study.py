@@ -271,7 +271,8 @@ class Adopted:
 
 
 def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoints: bool = False,
-            docs: Path | None = None, max_runs: int | None = None, needed: set[str] | None = None) -> list[str]:
+            docs: Path | None = None, max_runs: int | None = None, needed: set[str] | None = None,
+            first: set[str] | None = None) -> list[str]:
     """Run the specs, `jobs` at a time, each after the run it starts from; returns the names that failed.
 
     An interrupted run with a complete checkpoint continues from it (--resume); one without starts again.
@@ -280,7 +281,9 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
     files are published to docs/runs/NAME (publish) for git. max_runs: start (or adopt) at most this many runs,
     then wait for them and return (what fits in the time left of a session). needed: the checkpoints
     (SOURCE/ckpt-K) to keep (default: those the specs start from); pass those of every unfinished run of the
-    study, or a driver that runs only some experiments deletes a checkpoint that another one needs.
+    study, or a driver that runs only some experiments deletes a checkpoint that another one needs. first: the
+    runs that evaluate step 0 (default: first_runs(specs)); pass those of the whole study, or a driver that runs
+    only a later run of a seed evaluates its step 0 again.
 
     A run that starts from a checkpoint goes first once its source has finished (the checkpoint may not outlive
     the session); one whose checkpoint is gone (its source finished on another machine) is skipped with a
@@ -291,7 +294,7 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
     runs.mkdir(parents=True, exist_ok=True)
     threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-    first = first_runs(specs)
+    first = first_runs(specs) if first is None else first
 
     def done(spec: Spec | str) -> bool:
         return finished(runs, docs, spec)
@@ -650,7 +653,7 @@ def main(argv=None) -> None:
     jobs = args.jobs or (2 if args.quick else 1)
     needed = needed_checkpoints(specs, runs, docs)
     failed = [] if args.report else run_all(specs_to_run, scale, runs, jobs, args.keep_checkpoints, docs,
-                                            args.max_runs, needed)
+                                            args.max_runs, needed, first_runs(specs))
     print(f"runs: {(time.time() - started) / 60:.1f} min", flush=True)
     out = report(specs, docs)
     print(f"report: {out} ({(time.time() - started) / 60:.1f} min in all)")

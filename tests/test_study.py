@@ -299,6 +299,24 @@ def test_max_runs_starts_only_that_many_and_publishes_them(tmp_path, monkeypatch
     assert study.finished(runs, docs, "c")
 
 
+def test_only_a_later_run_of_a_seed_still_skips_step_0(tmp_path, monkeypatch):
+    """--only trajectory_entropy-s1: verifiable-s1 (the seed's first run) evaluated step 0, so this one skips it."""
+    firsts = {}
+
+    def command(spec, scale, runs, first):
+        firsts[spec.name] = first
+        return [sys.executable, "-c", "pass"]
+    monkeypatch.setattr(study, "command", command)
+    monkeypatch.setattr(study, "report", lambda specs, docs: docs / "results.md")
+    study.main(["--quick", "--only", "trajectory_entropy-s1", "--runs", str(tmp_path / "runs"),
+                "--docs", str(tmp_path / "docs")])
+    assert firsts == {"trajectory_entropy-s1": False}
+    firsts.clear()
+    study.main(["--quick", "--only", "verifiable-s1", "--runs", str(tmp_path / "runs2"),
+                "--docs", str(tmp_path / "docs2")])
+    assert firsts == {"verifiable-s1": True}
+
+
 def test_a_run_from_a_checkpoint_goes_first_and_one_whose_checkpoint_is_gone_is_skipped(tmp_path, monkeypatch):
     """a finished in an earlier session: b (from a's checkpoint, here) starts before c, which was listed
     first; d's source finished on another machine (no checkpoint here): skipped, not failed."""
