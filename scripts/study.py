@@ -529,6 +529,43 @@ def samples_section(done: list[Spec], runs: Path) -> list[str]:
     return (["## Samples: the same validation problem before and after", ""] + lines) if lines else []
 
 
+def kinds_section(done: list[Spec], runs: Path) -> list[str]:
+    """Validation pass rate by the kind of test (stdin programs, or a function called with arguments) at the
+    seed's step 0 and at each main run's last evaluation: the two kinds fail in different ways (a stub for a
+    function, a bare answer or the prompt repeated for stdin), which the overall avg hides. The kinds come
+    from the validation file the run's config names (in git, relative to the repository)."""
+    import lcb_eval
+    main = [s for s in done if s.experiment == "main"]
+    rows, kinds = [], {}
+    for s in main:
+        config = json.loads((runs / s.name / "config.json").read_text())
+        val = ROOT / config.get("val_data", "")
+        evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
+        start = next((runs / o.name / "eval" / "step-0.json" for o in main
+                      if seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+        if not val.is_file() or not evals or start is None:
+            continue
+        if val not in kinds:
+            kinds[val] = {p.question_id: p.tests[0]["testtype"] for p in lcb_eval.load_file(val)}
+        cells = []
+        for path in (start, evals[-1]):
+            passed, n = {}, {}
+            for problem in json.loads(path.read_text())["problems"]:
+                kind = kinds[val][problem["question_id"]]
+                n[kind] = n.get(kind, 0) + len(problem["samples"])
+                passed[kind] = passed.get(kind, 0) + sum(x["passed"] for x in problem["samples"])
+            cells.append({k: (passed[k] / n[k], n[k]) for k in n})
+        row = [f"{k} {cells[0][k][0]:.3f} → {cells[1][k][0]:.3f} ({cells[1][k][1]})" for k in sorted(cells[1])
+               if k in cells[0]]
+        rows.append(f"| {s.name} | {evals[-1].stem[5:]} | {'; '.join(row)} |")
+    if not rows:
+        return []
+    return ["## Validation by kind of problem", "",
+            "Pass rate (avg over samples) from the seed's step 0 to the run's last evaluation, by the kind of test; "
+            "in brackets the number of answers of that kind.", "",
+            "| run | last step | pass rate by kind |", "|---|---|---|"] + rows + [""]
+
+
 def report(specs: list[Spec], docs: Path) -> Path:
     """docs/results.md and the figures, from the published runs under docs/runs/ alone (what git holds)."""
     import plots
@@ -568,6 +605,7 @@ def report(specs: list[Spec], docs: Path) -> Path:
                                     for s in shown], smooth=FIGURE_SMOOTH, collapse=0.5,
                                    seeds_as_band=experiment == "main"), figure)
         sections += [f"![{experiment}]({figure.name})", ""]
+    sections += kinds_section(trained, runs)
     sections += samples_section(trained, runs)
     sections += testtime_section(done, runs, base_rows, docs)
     (docs / "summaries.json").write_text(json.dumps(summaries, indent=1))

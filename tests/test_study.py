@@ -256,6 +256,32 @@ def test_noise_resolution_and_verdicts_by_hand(tmp_path):
     assert (docs / "main.png").stat().st_size > 0
 
 
+def test_kinds_section_splits_the_pass_rate_by_kind_of_test(tmp_path):
+    """One function problem and one stdin problem (real rows of the validation pool), 4 answers each. Step 0
+    (verifiable-s0's, shared by random-s0): function 3/4, stdin 1/4; verifiable-s0 at step 2: 2/4 and 4/4;
+    random-s0 at step 2: 4/4 and 0/4."""
+    pool = [json.loads(line) for line in (study.ROOT / "docs/study/calibration/pool_val.jsonl").read_text().splitlines()]
+    function = next(r for r in pool if r["starter_code"])
+    stdin = next(r for r in pool if not r["starter_code"])
+    val = tmp_path / "val.jsonl"
+    val.write_text(json.dumps(function) + "\n" + json.dumps(stdin) + "\n")
+
+    def report(f_passed, s_passed):
+        return {"problems": [{"question_id": row["question_id"], "samples": [{"passed": i < k} for i in range(4)]}
+                             for row, k in ((function, f_passed), (stdin, s_passed))]}
+    runs = tmp_path / "runs"
+    specs = [study.Spec("verifiable-s0", "main", {"reward": "verifiable", "seed": 0}),
+             study.Spec("random-s0", "main", {"reward": "random", "seed": 0})]
+    for spec, last in zip(specs, (report(2, 4), report(4, 0))):
+        (runs / spec.name / "eval").mkdir(parents=True)
+        (runs / spec.name / "config.json").write_text(json.dumps({"val_data": str(val)}))
+        (runs / spec.name / "eval" / "step-2.json").write_text(json.dumps(last))
+    (runs / "verifiable-s0" / "eval" / "step-0.json").write_text(json.dumps(report(3, 1)))
+    text = "\n".join(study.kinds_section(specs, runs))
+    assert "| verifiable-s0 | 2 | functional 0.750 → 0.500 (4); stdin 0.250 → 1.000 (4) |" in text
+    assert "| random-s0 | 2 | functional 0.750 → 1.000 (4); stdin 0.250 → 0.000 (4) |" in text
+
+
 def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_path):
     def report(text_a, status_a):
         return {"problems": [{"question_id": "q1", "samples": [{"text": text_a, "status": status_a, "tokens": 3}]},
