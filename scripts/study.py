@@ -501,6 +501,12 @@ def reward_table(done: list[Spec], summaries: dict, resolution: float) -> str:
 SHOWN_CHARS = 700  # of each sample shown beside the base model's
 
 
+def seed_start(spec: Spec, main: list[Spec], runs: Path) -> Path | None:
+    """The step-0 evaluation report of spec's seed: that of the first of the main runs with the seed that has one."""
+    return next((runs / o.name / "eval" / "step-0.json" for o in main
+                 if seed_of(o) == seed_of(spec) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+
+
 def samples_section(done: list[Spec], runs: Path) -> list[str]:
     """For each main reward (its first seed): one validation problem's first sample at step 0 and at the run's
     last evaluation, side by side in the text, to see what training did to the outputs."""
@@ -511,8 +517,7 @@ def samples_section(done: list[Spec], runs: Path) -> list[str]:
         if seed_of(s) != min(seed_of(o) for o in main):
             continue
         evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        start = next((runs / o.name / "eval" / "step-0.json" for o in main
-                      if seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+        start = seed_start(s, main, runs)
         if not evals or start is None or evals[-1].stem == "step-0":
             continue
         before, after = json.loads(start.read_text()), json.loads(evals[-1].read_text())
@@ -538,11 +543,10 @@ def kinds_section(done: list[Spec], runs: Path) -> list[str]:
     main = [s for s in done if s.experiment == "main"]
     rows, kinds = [], {}
     for s in main:
-        config = json.loads((runs / s.name / "config.json").read_text())
-        val = ROOT / config.get("val_data", "")
+        config = runs / s.name / "config.json"
+        val = ROOT / (json.loads(config.read_text()).get("val_data", "") if config.exists() else "")
         evals = sorted((runs / s.name / "eval").glob("step-*.json"), key=lambda p: int(p.stem[5:]))
-        start = next((runs / o.name / "eval" / "step-0.json" for o in main
-                      if seed_of(o) == seed_of(s) and (runs / o.name / "eval" / "step-0.json").exists()), None)
+        start = seed_start(s, main, runs)
         if not val.is_file() or not evals or start is None:
             continue
         if val not in kinds:
