@@ -492,6 +492,8 @@ def reward_table(done: list[Spec], summaries: dict, resolution: float) -> str:
             verdict = "rises"
         elif all(d < -resolution for d in deltas) or (len(deltas) > 1 and mean < -resolution and max(deltas) < 0):
             verdict = "falls"
+        elif max(deltas) > resolution and min(deltas) < -resolution:
+            verdict = "seeds disagree (one rises, one falls)"
         lines.append(f"| {reward} | {len(group)} | " + ", ".join(f"{g['val start']:.3f}" for g in group) + " | "
                      + ", ".join(f"{g['val peak']:.3f} ({g['peak step']})" for g in group) + " | "
                      + ", ".join(f"{g['val final']:.3f}" for g in group) + f" | {mean:+.3f} | {verdict} |")
@@ -502,8 +504,9 @@ SHOWN_CHARS = 700  # of each sample shown beside the base model's
 
 
 def seed_start(spec: Spec, main: list[Spec], runs: Path) -> Path | None:
-    """The step-0 evaluation report of spec's seed: that of the first of the main runs with the seed that has one."""
-    return next((runs / o.name / "eval" / "step-0.json" for o in main
+    """The step-0 evaluation report of spec's run, or where it skipped its own, that of the first of the main
+    runs with its seed that has one (the same weights and seed: the same samples on one machine)."""
+    return next((runs / o.name / "eval" / "step-0.json" for o in [spec] + main
                  if seed_of(o) == seed_of(spec) and (runs / o.name / "eval" / "step-0.json").exists()), None)
 
 

@@ -280,6 +280,21 @@ def test_kinds_section_splits_the_pass_rate_by_kind_of_test(tmp_path):
     text = "\n".join(study.kinds_section(specs, runs))
     assert "| verifiable-s0 | 2 | functional 0.750 → 0.500 (4); stdin 0.250 → 1.000 (4) |" in text
     assert "| random-s0 | 2 | functional 0.750 → 1.000 (4); stdin 0.250 → 0.000 (4) |" in text
+    # a run that evaluated its own step 0 (on another machine the same seed may sample otherwise) starts there
+    (runs / "random-s0" / "eval" / "step-0.json").write_text(json.dumps(report(1, 3)))
+    text = "\n".join(study.kinds_section(specs, runs))
+    assert "| random-s0 | 2 | functional 0.250 → 1.000 (4); stdin 0.750 → 0.000 (4) |" in text
+
+
+def test_reward_table_says_when_the_seeds_disagree():
+    """Resolution 0.05: +0.13 and -0.19 average to -0.03, which is not "flat": one seed rises, one falls."""
+    specs = [study.Spec(f"r-s{seed}", "main", {"reward": "r", "seed": seed}) for seed in (0, 1)]
+    summaries = {"r-s0": {"val start": 0.61, "val final": 0.74, "val peak": 0.78, "peak step": 30},
+                 "r-s1": {"val start": 0.58, "val final": 0.39, "val peak": 0.58, "peak step": 0}}
+    row = study.reward_table(specs, summaries, 0.05).splitlines()[-1]
+    assert row.endswith("| -0.030 | seeds disagree (one rises, one falls) |"), row
+    summaries["r-s1"]["val final"] = 0.60  # +0.13 and +0.02: mean +0.075, both above zero
+    assert study.reward_table(specs, summaries, 0.05).endswith("| +0.075 | rises |")
 
 
 def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_path):
