@@ -29,7 +29,8 @@ import cli  # noqa: E402
 CALIBRATION = ROOT / "docs" / "study" / "calibration"
 # The lab's settings: each step trains on 2 of the 4 lab problems in turn, 8 answers each (16 answers a step:
 # about 50 s on a 2-core CPU with bf16; every problem each step doubles that).
-LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens=256, lr=1e-5, eval_n=8, seed=0)
+LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens=256, lr=1e-5, warmup_steps=0,
+           eval_n=8, seed=0)
 
 
 def select_problems(stats: list[dict], k: int) -> list[str]:
@@ -78,7 +79,7 @@ def train(reward: str, args, problems: Path, out: Path, first: bool) -> Path:
     flags = ["--model", args.model, "--reward", reward, "--data", str(problems), "--val-data", str(problems),
              "--steps", str(args.steps), "--prompts-per-step", str(args.prompts_per_step), "--group-size",
              str(args.group_size), "--max-new-tokens", str(args.max_new_tokens), "--lr", str(args.lr),
-             "--warmup-steps", "0", "--eval-every", str(args.steps), "--eval-n", str(args.eval_n),
+             "--warmup-steps", str(args.warmup_steps), "--eval-every", str(args.steps), "--eval-n", str(args.eval_n),
              "--eval-temperature", "1.0", "--save-every", "0", "--seed", str(args.seed), "--out", str(out)]
     if not first:
         flags.append("--skip-first-eval")  # the same weights and seed: run A's step-0 evaluation is this one's too

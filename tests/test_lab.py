@@ -67,3 +67,21 @@ def test_user_errors_name_the_problem(tmp_path):
         lab.main(["--reward-b", "certainty", "--out", str(tmp_path)])
     with pytest.raises(cli.UserError, match="run the whole lab once first"):
         lab.main(["--only", "B", "--out", str(tmp_path / "empty")])
+
+
+def test_the_lab_settings_reach_the_trainer(tmp_path, monkeypatch):
+    """Every lab setting is a flag of the trainer's (the warm-up too: the lab's default is none); run B skips
+    its own step-0 evaluation."""
+    import argparse
+
+    import train_grpo
+    seen = []
+    monkeypatch.setattr(train_grpo, "main", lambda flags: seen.append(flags))
+    args = argparse.Namespace(model="m", precision=None, **{**lab.LAB, "warmup_steps": 3, "lr": 2e-6})
+    (tmp_path / "p.jsonl").write_text("")  # parse_config checks that the data files exist
+    lab.train("verifiable", args, tmp_path / "p.jsonl", tmp_path / "a", first=True)
+    lab.train("self_certainty", args, tmp_path / "p.jsonl", tmp_path / "b", first=False)
+    cfg = train_grpo.parse_config(seen[0])
+    assert (cfg.warmup_steps, cfg.lr, cfg.steps, cfg.group_size) == (3, 2e-6, lab.LAB["steps"], lab.LAB["group_size"])
+    assert not cfg.skip_first_eval and train_grpo.parse_config(seen[1]).skip_first_eval
+    assert lab.LAB["warmup_steps"] == 0
