@@ -9,6 +9,7 @@ import train_grpo as G
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import study  # noqa: E402
+import study_report  # noqa: E402
 
 
 @pytest.mark.parametrize("scale", ["full", "quick"])
@@ -88,7 +89,7 @@ def train_row(step, length, rollout_s=10.0, update_s=20.0, **extra):
 def test_run_summary_peak_final_and_first_last_means(tmp_path):
     rows = [train_row(1, 100), train_row(2, 90, update_s=40), train_row(3, 80, **{"eval/avg@8": 0.25}),
             train_row(4, 50), train_row(5, 40), train_row(6, 30, **{"eval/avg@8": 0.125})]
-    summary = study.run_summary(write_run(tmp_path / "r", rows), base_eval=(0, 0.0625), window=2)
+    summary = study_report.run_summary(write_run(tmp_path / "r", rows), base_eval=(0, 0.0625), window=2)
     assert summary["evals"] == [(0, 0.0625), (3, 0.25), (6, 0.125)]  # the shared step-0 evaluation first
     assert (summary["val start"], summary["val peak"], summary["peak step"], summary["val final"]) == \
         (0.0625, 0.25, 3, 0.125)
@@ -113,8 +114,8 @@ def test_selection_table_hand_example():
 def test_a_run_from_a_checkpoint_starts_at_its_source_evaluation(tmp_path):
     write_run(tmp_path / "src", [train_row(3, 80, **{"eval/avg@8": 0.5}), train_row(6, 70, **{"eval/avg@8": 0.375})])
     spec = study.Spec("rlvr", "rlif_rlvr", {"init_from": "src/ckpt-6"}, after="src")
-    assert study.starting_eval(spec, tmp_path, base_eval=(0, 0.1)) == (0, 0.375)
-    assert study.starting_eval(study.Spec("x", "main"), tmp_path, base_eval=(0, 0.1)) == (0, 0.1)
+    assert study_report.starting_eval(spec, tmp_path, base_eval=(0, 0.1)) == (0, 0.375)
+    assert study_report.starting_eval(study.Spec("x", "main"), tmp_path, base_eval=(0, 0.1)) == (0, 0.1)
 
 
 def test_a_run_with_its_final_checkpoint_counts_as_done(tmp_path):
@@ -131,7 +132,7 @@ def test_a_run_with_its_final_checkpoint_counts_as_done(tmp_path):
 
 def test_run_summary_up_to_a_step(tmp_path):
     rows = [train_row(s, 100 - 10 * s, **({"eval/avg@8": s / 10} if s % 2 == 0 else {})) for s in range(1, 7)]
-    summary = study.run_summary(write_run(tmp_path / "r", rows), base_eval=None, window=1, max_step=4)
+    summary = study_report.run_summary(write_run(tmp_path / "r", rows), base_eval=None, window=1, max_step=4)
     assert summary["run"] == "r (steps 1-4)" and summary["steps"] == 4
     assert summary["evals"] == [(2, 0.2), (4, 0.4)] and summary["length"] == (90.0, 60.0)
 
@@ -154,12 +155,12 @@ def test_runs_that_skipped_their_first_evaluation_are_drawn_from_their_starting_
     write_run(tmp_path / "src", [train_row(6, 70, **{"eval/avg@8": 0.3, "eval/response_length": 50.0})])
     write_run(tmp_path / "a", [train_row(1, 80)])
     write_run(tmp_path / "b", [train_row(1, 80)])
-    a = study.with_starting_eval(tmp_path / "a", study.Spec("a", "main"), tmp_path, base_row)
+    a = study_report.with_starting_eval(tmp_path / "a", study.Spec("a", "main"), tmp_path, base_row)
     assert a.records[0] == base_row and a.records[1]["step"] == 1
-    b = study.with_starting_eval(tmp_path / "b", study.Spec("b", "rlif_rlvr", {"init_from": "src/ckpt-6"}),
+    b = study_report.with_starting_eval(tmp_path / "b", study.Spec("b", "rlif_rlvr", {"init_from": "src/ckpt-6"}),
                                  tmp_path, base_row)
     assert b.records[0] == {"step": 0, "eval/avg@8": 0.3, "eval/response_length": 50.0}
-    own = study.with_starting_eval(tmp_path / "src", study.Spec("src", "main"), tmp_path, None)
+    own = study_report.with_starting_eval(tmp_path / "src", study.Spec("src", "main"), tmp_path, None)
     assert [r["step"] for r in own.records] == [6]  # nothing to add without a starting evaluation
 
 
@@ -243,16 +244,16 @@ def test_noise_resolution_and_verdicts_by_hand(tmp_path):
         start = [{"step": 0, "eval/avg@4": (0.50, 0.54)[seed]}] if reward == "verifiable" else []
         publish_fake(docs, spec.name, start + [train_row(1, 80), train_row(2, 80, **{"eval/avg@4": final})],
                      config={"reward": reward, "seed": seed})
-    rows = study.base_evaluations(specs, docs / "runs")
+    rows = study_report.base_evaluations(specs, docs / "runs")
     assert {seed: row["eval/avg@4"] for seed, row in rows.items()} == {0: 0.50, 1: 0.54}
-    lines, resolution = study.noise_section(specs, docs / "runs", rows)
+    lines, resolution = study_report.noise_section(specs, docs / "runs", rows)
     assert resolution == pytest.approx(2 * 2**0.5 * 0.032660, abs=1e-5)
-    out = study.report(specs, docs)
+    out = study_report.report(specs, docs)
     table = out.read_text()
     assert "| verifiable | 2 | 0.500, 0.540 |" in table and "| +0.160 | rises |" in table
     assert "| random | 2 | 0.500, 0.540 |" in table and "| +0.020 | flat (within noise) |" in table
     first = table
-    assert study.report(specs, docs).read_text() == first  # regenerated identically
+    assert study_report.report(specs, docs).read_text() == first  # regenerated identically
     assert (docs / "main.png").stat().st_size > 0
 
 
@@ -277,12 +278,12 @@ def test_kinds_section_splits_the_pass_rate_by_kind_of_test(tmp_path):
         (runs / spec.name / "config.json").write_text(json.dumps({"val_data": str(val)}))
         (runs / spec.name / "eval" / "step-2.json").write_text(json.dumps(last))
     (runs / "verifiable-s0" / "eval" / "step-0.json").write_text(json.dumps(report(3, 1)))
-    text = "\n".join(study.kinds_section(specs, runs))
+    text = "\n".join(study_report.kinds_section(specs, runs))
     assert "| verifiable-s0 | 2 | functional 0.750 → 0.500 (4); stdin 0.250 → 1.000 (4) |" in text
     assert "| random-s0 | 2 | functional 0.750 → 1.000 (4); stdin 0.250 → 0.000 (4) |" in text
     # a run that evaluated its own step 0 (on another machine the same seed may sample otherwise) starts there
     (runs / "random-s0" / "eval" / "step-0.json").write_text(json.dumps(report(1, 3)))
-    text = "\n".join(study.kinds_section(specs, runs))
+    text = "\n".join(study_report.kinds_section(specs, runs))
     assert "| random-s0 | 2 | functional 0.250 → 1.000 (4); stdin 0.750 → 0.000 (4) |" in text
 
 
@@ -291,10 +292,10 @@ def test_reward_table_says_when_the_seeds_disagree():
     specs = [study.Spec(f"r-s{seed}", "main", {"reward": "r", "seed": seed}) for seed in (0, 1)]
     summaries = {"r-s0": {"val start": 0.61, "val final": 0.74, "val peak": 0.78, "peak step": 30},
                  "r-s1": {"val start": 0.58, "val final": 0.39, "val peak": 0.58, "peak step": 0}}
-    row = study.reward_table(specs, summaries, 0.05).splitlines()[-1]
+    row = study_report.reward_table(specs, summaries, 0.05).splitlines()[-1]
     assert row.endswith("| -0.030 | seeds disagree (one rises, one falls) |"), row
     summaries["r-s1"]["val final"] = 0.60  # +0.13 and +0.02: mean +0.075, both above zero
-    assert study.reward_table(specs, summaries, 0.05).endswith("| +0.075 | rises |")
+    assert study_report.reward_table(specs, summaries, 0.05).endswith("| +0.075 | rises |")
 
 
 def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_path):
@@ -308,11 +309,11 @@ def test_samples_section_shows_the_same_problem_at_step_0_and_at_the_end(tmp_pat
         (runs / spec.name / "eval").mkdir(parents=True)
         (runs / spec.name / "eval" / "step-40.json").write_text(json.dumps(last))
     (runs / a.name / "eval" / "step-0.json").write_text(json.dumps(report("def f(): pass", "runtime_error")))
-    text = "\n".join(study.samples_section([a, b], runs))
+    text = "\n".join(study_report.samples_section([a, b], runs))
     assert text.count("<details>") == 2 and "q2" not in text
     assert "step 0: runtime_error" in text and "step 40: passed" in text
     assert "print(1) &lt;ok&gt;" in text  # escaped inside <pre>
-    assert "x" * study.SHOWN_CHARS + " [...]" in text and "x" * (study.SHOWN_CHARS + 1) not in text
+    assert "x" * study_report.SHOWN_CHARS + " [...]" in text and "x" * (study_report.SHOWN_CHARS + 1) not in text
 
 
 def test_runs_published_by_an_earlier_session_are_not_run_again(tmp_path):
@@ -348,7 +349,7 @@ def test_only_a_later_run_of_a_seed_still_skips_step_0(tmp_path, monkeypatch):
         firsts[spec.name] = first
         return [sys.executable, "-c", "pass"]
     monkeypatch.setattr(study, "command", command)
-    monkeypatch.setattr(study, "report", lambda specs, docs: docs / "results.md")
+    monkeypatch.setattr(study_report, "report", lambda specs, docs: docs / "results.md")
     study.main(["--quick", "--only", "trajectory_entropy-s1", "--runs", str(tmp_path / "runs"),
                 "--docs", str(tmp_path / "docs")])
     assert firsts == {"trajectory_entropy-s1": False}
