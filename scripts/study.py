@@ -332,17 +332,7 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                       f"on another machine or was pruned); run the source again to make it", flush=True)
             elif spec.after is None or done(spec.after):
                 waiting.remove(spec)
-                if resumable(runs, spec):
-                    argv = [sys.executable, str(ROOT / "train_grpo.py"), "--resume", str(runs / spec.name)]
-                    print(f"resume {spec.name} from {checkpoints(runs / spec.name)[-1].name}", flush=True)
-                else:
-                    shutil.rmtree(runs / spec.name, ignore_errors=True)  # an unfinished earlier attempt
-                    argv = command(spec, scale, runs, first=spec.name in first)
-                    print(f"start {spec.name}: {' '.join(argv[1:])}", flush=True)
-                (runs / spec.name).mkdir(parents=True, exist_ok=True)
-                log = open(runs / f"{spec.name}.log", "a")
-                running[spec.name] = (subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
-                                      time.time())
+                running[spec.name] = (launch(spec, scale, runs, env, spec.name in first), time.time())
                 launched += 1
         time.sleep(2)
         for name, (proc, started) in list(running.items()):
@@ -351,20 +341,42 @@ def run_all(specs: list[Spec], scale: str, runs: Path, jobs: int, keep_checkpoin
                     prune_checkpoints(runs / name, needed)
                 continue
             del running[name]
-            minutes = (time.time() - started) / 60
-            if proc.returncode == 0:
-                (runs / name / "DONE").write_text(f"{minutes:.1f} min\n")
-                for ckpt in (runs / name).glob("ckpt-*"):
-                    if not keep_checkpoints and f"{name}/{ckpt.name}" not in needed:
-                        shutil.rmtree(ckpt)
-                if docs is not None:
-                    publish(runs / name, docs / "runs" / name)
-                print(f"done  {name} ({minutes:.1f} min)", flush=True)
-            else:
+            if not close(runs / name, proc.returncode, time.time() - started, docs, needed, keep_checkpoints):
                 failed.append(name)
-                tail = (runs / f"{name}.log").read_text().splitlines()[-15:]
-                print(f"FAILED {name} (exit {proc.returncode}); end of its log:\n  " + "\n  ".join(tail), flush=True)
     return failed
+
+
+def launch(spec: Spec, scale: str, runs: Path, env: dict, first: bool) -> subprocess.Popen:
+    """Start a run in its own process, logging to runs/NAME.log: from its newest complete checkpoint if it
+    has one (--resume), else from the start (an unfinished earlier attempt without a checkpoint is removed)."""
+    if resumable(runs, spec):
+        argv = [sys.executable, str(ROOT / "train_grpo.py"), "--resume", str(runs / spec.name)]
+        print(f"resume {spec.name} from {checkpoints(runs / spec.name)[-1].name}", flush=True)
+    else:
+        shutil.rmtree(runs / spec.name, ignore_errors=True)
+        argv = command(spec, scale, runs, first=first)
+        print(f"start {spec.name}: {' '.join(argv[1:])}", flush=True)
+    (runs / spec.name).mkdir(parents=True, exist_ok=True)
+    log = open(runs / f"{spec.name}.log", "a")
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def close(run: Path, returncode: int, seconds: float, docs: Path | None, needed: set[str],
+          keep_checkpoints: bool) -> bool:
+    """A run's process has exited: if it succeeded, mark it DONE, delete the checkpoints no other run needs and
+    publish its small files to docs/runs/NAME; if not, print the end of its log. Returns whether it succeeded."""
+    if returncode != 0:
+        tail = (run.parent / f"{run.name}.log").read_text().splitlines()[-15:]
+        print(f"FAILED {run.name} (exit {returncode}); end of its log:\n  " + "\n  ".join(tail), flush=True)
+        return False
+    (run / "DONE").write_text(f"{seconds / 60:.1f} min\n")
+    for ckpt in run.glob("ckpt-*"):
+        if not keep_checkpoints and f"{run.name}/{ckpt.name}" not in needed:
+            shutil.rmtree(ckpt)
+    if docs is not None:
+        publish(run, docs / "runs" / run.name)
+    print(f"done  {run.name} ({seconds / 60:.1f} min)", flush=True)
+    return True
 
 
 def main(argv=None) -> None:
