@@ -100,6 +100,25 @@ def table(rows: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+RESOLVED_Z = 2.0  # a change is read as beyond noise when it exceeds 2 standard errors of the difference (~95%)
+MEASURES = (("pass_rate", "pass rate", "{:+.3f}"), ("self_certainty", "self-certainty", "{:+.2f}"),
+            ("length", "length", "{:+.1f} tokens"))
+
+
+def changes(evals: list[tuple[str, dict]]) -> list[str]:
+    """One line per trained row and measure: its change from the first row (the start), in standard errors of
+    the difference, sqrt(se_start^2 + se_row^2), and whether that is beyond noise (|z| > RESOLVED_Z)."""
+    (_, start), lines = evals[0], []
+    for label, row in evals[1:]:
+        for key, name, fmt in MEASURES:
+            diff = row[key] - start[key]
+            se = math.sqrt(start[f"{key}_se"] ** 2 + row[f"{key}_se"] ** 2)
+            z = abs(diff) / se if se > 0 else (math.inf if diff else 0.0)
+            verdict = "beyond noise" if z > RESOLVED_Z else "within noise"
+            lines.append(f"{label}: {name} {fmt.format(diff)} ({z:.1f} s.e.): {verdict}")
+    return lines
+
+
 def figure(runs: dict[str, Path], evals: list[tuple[str, dict]], out: Path) -> Path:
     """Per step of each run: the training pass rate, self-certainty and length; then the evaluations."""
     import matplotlib
@@ -185,7 +204,8 @@ def main(argv=None):
                "evals": dict(evals)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     path = figure(runs, evals, args.out / "lab.png")
-    print(f"\n{table(evals)}\n\n{len(ids)} problems x {args.eval_n} samples per evaluation; "
+    print(f"\n{table(evals)}\n\nChanges from the start (each against its noise):\n  " + "\n  ".join(changes(evals)))
+    print(f"\n{len(ids)} problems x {args.eval_n} samples per evaluation; "
           f"{minutes:.1f} minutes in all. Figure: {path}")
 
 

@@ -38,12 +38,34 @@ def test_eval_summary_by_hand(tmp_path):
     assert s["self_certainty_se"] == pytest.approx(1 / 2) and s["length_se"] == pytest.approx(10 / 2)
 
 
-def test_a_whole_lab_on_a_tiny_model(tiny_model_dir, tmp_path):
+def test_changes_against_their_noise_by_hand():
+    start = {"pass_rate": 0.5, "pass_rate_se": 0.09, "self_certainty": 27.6, "self_certainty_se": 0.14,
+             "length": 80.0, "length_se": 6.0}
+    after = {"pass_rate": 0.75, "pass_rate_se": 0.12, "self_certainty": 27.9, "self_certainty_se": 0.48,
+             "length": 88.0, "length_se": 8.0}
+    lines = lab.changes([("start", start), ("after verifiable", after)])
+    # pass rate: 0.25 / sqrt(0.09^2 + 0.12^2) = 0.25 / 0.15 = 1.67 s.e. (3-4-5 triangle): within noise;
+    # certainty: 0.3 / sqrt(0.14^2 + 0.48^2) = 0.3 / 0.5 = 0.6; length: 8 / sqrt(36 + 64) = 0.8
+    assert lines == ["after verifiable: pass rate +0.250 (1.7 s.e.): within noise",
+                     "after verifiable: self-certainty +0.30 (0.6 s.e.): within noise",
+                     "after verifiable: length +8.0 tokens (0.8 s.e.): within noise"]
+    surer = dict(after, self_certainty=25.1, pass_rate=0.5)  # -2.5 / 0.5 = 5 s.e.; pass rate unchanged
+    lines = lab.changes([("start", start), ("after self_certainty", surer)])
+    assert lines[0] == "after self_certainty: pass rate +0.000 (0.0 s.e.): within noise"
+    assert lines[1] == "after self_certainty: self-certainty -2.50 (5.0 s.e.): beyond noise"
+    # a pass rate of 0 or 1 has a zero binomial s.e.: a change between two such rows is beyond noise
+    zero = dict(start, pass_rate=0.0, pass_rate_se=0.0)
+    assert lab.changes([("start", zero), ("after", dict(zero, pass_rate=1.0))])[0].endswith("(inf s.e.): beyond noise")
+
+
+def test_a_whole_lab_on_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "lab"
     lab.main(["--model", tiny_model_dir, "--problems", "2", "--steps", "1", "--group-size", "2",
               "--max-new-tokens", "8", "--eval-n", "2", "--precision", "fp32", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["evals"]) == ["start", "after verifiable", "after self_certainty"]
+    printed = capsys.readouterr().out  # the table, then each change read against its noise
+    assert "Changes from the start" in printed and "\n  ".join(lab.changes(list(summary["evals"].items()))) in printed
     assert len(summary["problems"]) == 2 and len((out / "problems.jsonl").read_text().splitlines()) == 2
     assert (out / "lab.png").stat().st_size > 10_000
     steps_b = [json.loads(line)["step"] for line in (out / "self_certainty" / "metrics.jsonl").read_text().splitlines()]
