@@ -661,7 +661,10 @@ def setup(cfg: Config) -> Run:
         policy.gradient_checkpointing_enable()
     policy = D.wrap_for_training(policy, cfg, dist)
     trainable = [p for p in policy.parameters() if p.requires_grad]  # every parameter, or the LoRA adapters
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one vectorised loop over each weight instead of a chain of tensor ops (CPU and CUDA); on the CPU its
+    # step took 0.05 s against 0.25-0.42 s per 40M weights (one thread). FSDP's sharded weights keep the default.
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=not (cfg.fsdp and dist.world > 1))
     start = 0
     if resume_from is not None:
         D.load_optimizer(policy, optimizer, torch.load(resume_from / "optimizer.pt", map_location="cpu"), cfg)

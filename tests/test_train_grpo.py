@@ -443,3 +443,22 @@ def test_bf16_micro_batches_in_one_autocast_context_accumulate_every_gradient(to
     for name, g in separate.items():
         assert g.abs().sum() > 0, name  # every weight got a gradient (embeddings: the sampled tokens' rows)
         assert torch.allclose(shared[name], g, rtol=1e-3, atol=1e-5), name
+
+
+def test_optimizer_step_is_adamw_by_hand(tied_model_dir, tmp_path):
+    """The trainer's (fused) AdamW: the first step of AdamW with bias correction moves each weight by
+    -lr * (wd * p + g / (|g| + eps)), written out here from the algorithm (Loshchilov & Hutter; torch's docs)."""
+    run = G.setup(cfg(model=tied_model_dir, out=str(tmp_path / "run"), device="cpu", weight_decay=0.1))
+    assert run.optimizer.defaults["fused"]
+    group = run.optimizer.param_groups[0]
+    group["lr"] = 1e-3
+    torch.manual_seed(0)
+    before = {}
+    for p in run.policy.parameters():
+        p.grad = torch.randn_like(p) * torch.rand(()) * 1e-2
+        before[p] = p.detach().clone()
+    run.optimizer.step()
+    for p, p0 in before.items():
+        g = p.grad
+        want = p0 * (1 - 1e-3 * 0.1) - 1e-3 * g / (g.abs() + group["eps"])
+        torch.testing.assert_close(p.detach(), want, rtol=1e-6, atol=1e-8)
