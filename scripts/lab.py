@@ -2,7 +2,8 @@
 solves about half the time: one rewarded by the tests (verifiable), one by its own certainty (self_certainty).
 Then one table and one figure: what each reward did to the pass rate, the self-certainty and the answer length.
 
-    python scripts/lab.py                  # about 15 minutes on a 2-core CPU with bf16 (docs/lab.md)
+    python scripts/lab.py                  # about 15 minutes on a 2-core CPU (docs/lab.md)
+    python scripts/lab.py --size full      # the bf16 size on a CPU without bf16: about an hour there
     python scripts/lab.py --steps 3        # shorter, weaker effect
     python scripts/lab.py --reward-b token_entropy   # another intrinsic reward against the verifiable one
     python scripts/lab.py --only B         # an exercise: rerun run B only, reuse run A from the same --out
@@ -32,6 +33,23 @@ CALIBRATION = ROOT / "docs" / "study" / "calibration"
 # verifiable run's pass rate depends on the draw (docs/lab.md: timings 3-4, and the --warmup-steps 2 tries).
 LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens=256, lr=1e-5, warmup_steps=0,
            eval_n=8, seed=0)
+# A CPU without bf16 instructions trains in fp32, about five times slower per answer (docs/lab.md, "Without
+# bf16"): the small size keeps the lab near 15 minutes there with fewer, shorter runs and smaller evaluations.
+SMALL = dict(LAB, steps=3, group_size=4, eval_n=4, max_new_tokens=192)
+
+
+def choose_size(size: str, precision: str | None) -> str:
+    """--size auto: full where training runs in bf16 (a GPU, or a CPU with fast bf16 matmuls), small otherwise."""
+    if size != "auto":
+        return size
+    import torch
+
+    import model as M
+    if precision == "bf16" or torch.cuda.is_available():
+        return "full"
+    if precision == "fp32":
+        return "small"
+    return "full" if M.cpu_bf16_speedup() >= 1.3 else "small"
 
 
 def select_problems(stats: list[dict], k: int) -> list[str]:
@@ -154,8 +172,12 @@ def main(argv=None):
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--reward-a", default="verifiable")
     ap.add_argument("--reward-b", default="self_certainty")
+    ap.add_argument("--size", choices=["auto", "full", "small"], default="auto",
+                    help="the lab's settings: full %s; small changes %s; auto: full with bf16 (GPU or a CPU with "
+                    "fast bf16), small on an fp32-only CPU. A flag below overrides the size's value" % (
+                        LAB, {k: v for k, v in SMALL.items() if LAB[k] != v}))
     for name, value in LAB.items():
-        ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
     ap.add_argument("--precision", choices=["fp32", "bf16"], help="default: train_grpo.py's choice for this machine")
     ap.add_argument("--calibration", type=Path, default=CALIBRATION / "train.jsonl",
                     help="per-problem pass rates of the base model (scripts/calibrate.py)")
@@ -164,6 +186,11 @@ def main(argv=None):
     ap.add_argument("--only", choices=["A", "B"], help="rerun only this run and reuse the other from --out "
                     "(the exercises: about half the time)")
     args = ap.parse_args(argv)
+    size = choose_size(args.size, args.precision)
+    for name, value in (LAB if size == "full" else SMALL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    print(f"lab size: {size} ({', '.join(f'{k} {getattr(args, k)}' for k in LAB)})")
     for name in ("problems", "prompts_per_step", "steps", "group_size", "max_new_tokens", "eval_n"):
         if getattr(args, name) < 1:
             raise cli.UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -200,7 +227,7 @@ def main(argv=None):
     evals = [("start", eval_summary(first_run / "eval" / "step-0.json"))]
     evals += [(f"after {reward}", eval_summary(run / "eval" / f"step-{args.steps}.json")) for reward, run in runs.items()]
     minutes = (time.perf_counter() - started) / 60
-    summary = {"problems": ids, "settings": {k: getattr(args, k) for k in LAB}, "minutes": minutes,
+    summary = {"problems": ids, "size": size, "settings": {k: getattr(args, k) for k in LAB}, "minutes": minutes,
                "evals": dict(evals)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     path = figure(runs, evals, args.out / "lab.png")

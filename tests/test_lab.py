@@ -107,3 +107,28 @@ def test_the_lab_settings_reach_the_trainer(tmp_path, monkeypatch):
     assert (cfg.warmup_steps, cfg.lr, cfg.steps, cfg.group_size) == (3, 2e-6, lab.LAB["steps"], lab.LAB["group_size"])
     assert not cfg.skip_first_eval and train_grpo.parse_config(seen[1]).skip_first_eval
     assert lab.LAB["warmup_steps"] == 0
+
+
+@pytest.mark.parametrize("argv, size, expected", [
+    (["--precision", "fp32"], "small", {"steps": 3, "group_size": 4, "eval_n": 4, "max_new_tokens": 192}),
+    (["--precision", "bf16"], "full", {"steps": 6, "group_size": 8, "eval_n": 8, "max_new_tokens": 256}),
+    (["--precision", "fp32", "--size", "full"], "full", {"steps": 6, "group_size": 8}),
+    (["--precision", "fp32", "--steps", "5"], "small", {"steps": 5, "group_size": 4}),  # a flag beats the size
+])
+def test_the_lab_size_follows_the_precision(argv, size, expected, tmp_path, monkeypatch, capsys):
+    """fp32-only machines get the small lab unless asked otherwise; a flag given overrides the size's value."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(reward, args, problems, out, first):
+        seen.append(args)
+        raise Stop
+
+    monkeypatch.setattr(lab, "train", fake_train)
+    with pytest.raises(Stop):
+        lab.main(argv + ["--out", str(tmp_path)])
+    assert {k: getattr(seen[0], k) for k in expected} == expected
+    assert f"lab size: {size} " in capsys.readouterr().out
+    assert lab.choose_size("small", "bf16") == "small" and lab.choose_size("full", "fp32") == "full"
