@@ -45,11 +45,9 @@ def choose_size(size: str, precision: str | None) -> str:
     import torch
 
     import model as M
-    if precision == "bf16" or torch.cuda.is_available():
+    if torch.cuda.is_available():
         return "full"
-    if precision == "fp32":
-        return "small"
-    return "full" if M.cpu_bf16_speedup() >= 1.3 else "small"
+    return "full" if M.choose_precision(precision, "cpu") == "bf16" else "small"
 
 
 def select_problems(stats: list[dict], k: int) -> list[str]:
