@@ -3,7 +3,7 @@ solves about half the time: one rewarded by the tests (verifiable), one by its o
 Then one table and one figure: what each reward did to the pass rate, the self-certainty and the answer length.
 
     python scripts/lab.py                  # about 15 minutes on a 2-core CPU (docs/lab.md)
-    python scripts/lab.py --size full      # the bf16 size on a CPU without bf16: about an hour there
+    python scripts/lab.py --size full      # the bf16 size even on a CPU without bf16 (several times longer)
     python scripts/lab.py --steps 3        # shorter, weaker effect
     python scripts/lab.py --reward-b token_entropy   # another intrinsic reward against the verifiable one
     python scripts/lab.py --only B         # an exercise: rerun run B only, reuse run A from the same --out
