@@ -110,7 +110,7 @@ def test_the_lab_settings_reach_the_trainer(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, size, expected", [
-    (["--precision", "fp32"], "small", {"steps": 3, "group_size": 4, "eval_n": 4, "max_new_tokens": 192}),
+    (["--precision", "fp32"], "small", {"steps": 3, "group_size": 4, "eval_n": 4, "max_new_tokens": 144}),
     (["--precision", "bf16"], "full", {"steps": 6, "group_size": 8, "eval_n": 8, "max_new_tokens": 256}),
     (["--precision", "fp32", "--size", "full"], "full", {"steps": 6, "group_size": 8}),
     (["--precision", "fp32", "--steps", "5"], "small", {"steps": 5, "group_size": 4}),  # a flag beats the size
