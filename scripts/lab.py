@@ -36,7 +36,7 @@ LAB = dict(problems=4, prompts_per_step=2, steps=6, group_size=8, max_new_tokens
 # A CPU without bf16 instructions trains in fp32, about five times slower per answer (docs/lab.md, "Without
 # bf16"): the small size keeps the lab under 15 minutes there with fewer, shorter runs and smaller evaluations.
 # Its time grows with the longest answer (a batch is padded to it): at 192 tokens, answers that all ran to the
-# limit took 17.1 min; 144 bounds a step at about 100 s (base answers are 54-79 tokens on average).
+# limit took 17.1 min; at 144 such a step took 105-115 s, the lab 13.8 min (base answers: 54-79 tokens on average).
 SMALL = dict(LAB, steps=3, group_size=4, eval_n=4, max_new_tokens=144)
 
 
