@@ -407,8 +407,9 @@ def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: to
     The same computation as the HF forward (same weights and modules), without its per-call wrappers and mask
     construction: on a CPU, decoding is dominated by that Python overhead, not by the matmuls.
     key_mask (B, cache length + L) marks the real (non-padding) key columns. Left-padded queries may attend to
-    themselves so that no row of the attention is all-masked (which would give NaN). logits_out: a (B, V) buffer for
-    the logits, written in place (decoding reuses one instead of page-faulting a fresh one every token).
+    themselves so that no row of the attention is all-masked (which would give NaN). logits_out: a buffer of at
+    least V * B elements for the logits, written in place (decoding reuses one instead of page-faulting a fresh one
+    every token); the logits come back as a (B, V) view of it (see head_logits for its layout).
     """
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
     body = model.get_decoder()
@@ -440,7 +441,23 @@ def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: to
     head = model.get_output_embeddings()
     if logits_out is None or head.bias is not None:
         return head(body.norm(x[:, -1]))                                                # (B, V)
-    return torch.mm(body.norm(x[:, -1]), head.weight.t(), out=logits_out)              # (B, V), reused memory
+    return head_logits(head.weight, body.norm(x[:, -1]), logits_out)                    # (B, V), reused memory
+
+
+def head_logits(weight: torch.Tensor, h: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """h (B, H) times the head weight (V, H) transposed, written into buffer (flat, at least V * B elements).
+
+    For 2-32 rows of fp32 on a CPU the product is taken as weight @ h^T into a (V, B) block and returned as its
+    (B, V) transposed view: the same numbers to rounding (the summation order may differ), but BLAS reads the
+    151,936 x 896 head about twice as fast that way (AMD EPYC, 2 threads, 8 rows: 47 ms against 91 ms for
+    h @ weight^T). Sampling 16 new tokens end to end: 16 rows 5.5 s against 6.7 s, 32 rows 8.1 against 9.4 s
+    (medians of 3, alternating); at 64 rows the strided copy of the logits ate the gain. Otherwise (bf16, where
+    the usual layout reached the memory bound on an AMX CPU, or a GPU) the usual (B, V) layout.
+    """
+    V, B = weight.size(0), h.size(0)
+    if weight.dtype == torch.float32 and weight.device.type == "cpu" and 1 < B <= 32:
+        return torch.mm(weight, h.t(), out=buffer[:V * B].view(V, B)).t()             # (B, V) strided view
+    return torch.mm(h, weight.t(), out=buffer[:V * B].view(B, V))                      # (B, V)
 
 
 @torch.no_grad()
@@ -494,10 +511,10 @@ def _fast_stepper(model, ids, mask, n: int, max_new_tokens: int):
             rows = state["rows"]
         state["pos"] = state["pos"] + 1
         if "logits" not in state:  # one buffer for every step's logits, and one for all rows once some are dropped
-            state["logits"] = torch.empty(B * n, model.get_output_embeddings().weight.size(0), dtype=cache.k.dtype,
+            state["logits"] = torch.empty(B * n * model.get_output_embeddings().weight.size(0), dtype=cache.k.dtype,
                                           device=ids.device)
         running = fast_forward(model, token[rows, None], state["pos"], state["key_mask"], cache,
-                               logits_out=state["logits"][:rows.numel()])              # (rows, V)
+                               logits_out=state["logits"])                             # (rows, V)
         if rows.numel() == token.numel():
             return running
         if "all" not in state:

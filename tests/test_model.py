@@ -46,6 +46,22 @@ def test_group_rows_differ_from_first_token():
     assert torch.equal(out.prompt_ids[0], out.prompt_ids[15])  # same prompt in every row of the group
 
 
+@pytest.mark.parametrize("rows,dtype,transposed", [(1, torch.float32, False), (8, torch.float32, True),
+                                                    (32, torch.float32, True), (64, torch.float32, False),
+                                                    (8, torch.bfloat16, False)])
+def test_head_logits_equal_a_float64_product_in_either_layout(rows, dtype, transposed):
+    """The decode head writes h @ W^T into a reused flat buffer; few fp32 rows take the (V, B) layout."""
+    torch.manual_seed(0)
+    weight, h = torch.randn(1000, 24).to(dtype), torch.randn(rows, 24).to(dtype)
+    buffer = torch.full((1000 * 64 + 5,), float("nan"), dtype=dtype)
+    logits = M.head_logits(weight, h, buffer)
+    reference = h.double() @ weight.double().t()                                       # (rows, 1000)
+    assert logits.shape == (rows, 1000) and logits.data_ptr() == buffer.data_ptr()
+    assert (logits.stride() == (1, rows)) == transposed
+    tolerance = 1e-4 if dtype == torch.float32 else 0.3
+    torch.testing.assert_close(logits.double(), reference, atol=tolerance, rtol=tolerance)
+
+
 def test_batch_equals_one_at_a_time(model_and_tokenizer):
     """Left padding, position ids and the attention mask are right: padding changes nothing."""
     model, tok = model_and_tokenizer
