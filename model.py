@@ -436,12 +436,33 @@ def fast_forward(model, ids: torch.Tensor, positions: torch.Tensor, key_mask: to
         out = F.scaled_dot_product_attention(q, cache.k[i, :, :, :end], cache.v[i, :, :, :end],
                                              attn_mask=allowed, scale=attn.scaling, enable_gqa=True)
         x = x + attn.o_proj(out.transpose(1, 2).reshape(B, L, -1))                      # (B, L, H)
-        x = x + layer.mlp(layer.post_attention_layernorm(x))                            # (B, L, H)
+        x = x + decode_mlp(layer.mlp, layer.post_attention_layernorm(x))                # (B, L, H)
     cache.length = end
     head = model.get_output_embeddings()
     if logits_out is None or head.bias is not None:
         return head(body.norm(x[:, -1]))                                                # (B, V)
     return head_logits(head.weight, body.norm(x[:, -1]), logits_out)                    # (B, V), reused memory
+
+
+def _weight_first(weight: torch.Tensor, rows: int, most: int) -> bool:
+    """Whether to multiply a few rows as weight @ h^T (see head_logits and decode_mlp): fp32 on a CPU only."""
+    return weight.dtype == torch.float32 and weight.device.type == "cpu" and 1 < rows <= most
+
+
+def decode_mlp(mlp, h: torch.Tensor) -> torch.Tensor:
+    """The SwiGLU MLP down(act(gate(h)) * up(h)) of h (B, L, H), as the module computes it.
+
+    For one decoded token of 2-64 fp32 rows on a CPU, every product is taken weight-first on h^T (H, B), as in
+    head_logits: the same numbers to rounding, and one layer's MLP (896 -> 4864 -> 896) took 6.5 ms against 10.7
+    at 16 rows, 14.7 against 21.9 at 64 (AMD EPYC, 2 threads), 24 layers per token.
+    """
+    B, L, _ = h.shape
+    projections = (mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+    if L != 1 or not _weight_first(mlp.down_proj.weight, B, 64) or any(p.bias is not None for p in projections):
+        return mlp(h)
+    hT = h[:, 0].t()                                                                    # (H, B)
+    aT = mlp.act_fn(mlp.gate_proj.weight @ hT) * (mlp.up_proj.weight @ hT)              # (I, B)
+    return (mlp.down_proj.weight @ aT).t()[:, None]                                     # (B, 1, H) strided view
 
 
 def head_logits(weight: torch.Tensor, h: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
@@ -455,7 +476,7 @@ def head_logits(weight: torch.Tensor, h: torch.Tensor, buffer: torch.Tensor) -> 
     the usual layout reached the memory bound on an AMX CPU, or a GPU) the usual (B, V) layout.
     """
     V, B = weight.size(0), h.size(0)
-    if weight.dtype == torch.float32 and weight.device.type == "cpu" and 1 < B <= 32:
+    if _weight_first(weight, B, 32):
         return torch.mm(weight, h.t(), out=buffer[:V * B].view(V, B)).t()             # (B, V) strided view
     return torch.mm(h, weight.t(), out=buffer[:V * B].view(B, V))                      # (B, V)
 

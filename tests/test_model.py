@@ -62,6 +62,20 @@ def test_head_logits_equal_a_float64_product_in_either_layout(rows, dtype, trans
     torch.testing.assert_close(logits.double(), reference, atol=tolerance, rtol=tolerance)
 
 
+@pytest.mark.parametrize("rows,length,weight_first", [(1, 1, False), (2, 1, True), (64, 1, True), (65, 1, False),
+                                                        (8, 3, False)])
+def test_decode_mlp_equals_the_module(rows, length, weight_first):
+    """A decoded token's MLP taken weight-first on h^T gives the module's numbers (prefills use the module)."""
+    torch.manual_seed(0)
+    mlp = tiny_model().get_decoder().layers[0].mlp
+    h = torch.randn(rows, length, mlp.gate_proj.in_features)
+    with torch.no_grad():
+        out, expected = M.decode_mlp(mlp, h), mlp(h)
+    assert out.shape == expected.shape
+    assert (not out.is_contiguous()) == weight_first
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_batch_equals_one_at_a_time(model_and_tokenizer):
     """Left padding, position ids and the attention mask are right: padding changes nothing."""
     model, tok = model_and_tokenizer
