@@ -460,7 +460,8 @@ def decode_mlp(mlp, h: torch.Tensor) -> torch.Tensor:
     """
     B, L, _ = h.shape
     projections = (mlp.gate_proj, mlp.up_proj, mlp.down_proj)
-    if L != 1 or not _weight_first(mlp.down_proj.weight, B, 64) or any(p.bias is not None for p in projections):
+    plain = all(type(p) is torch.nn.Linear and p.bias is None for p in projections)  # not LoRA-wrapped
+    if L != 1 or not plain or not _weight_first(mlp.down_proj.weight, B, 64):
         return mlp(h)
     hT = h[:, 0].t()                                                                    # (H, B) view
     aT = mlp.act_fn(mlp.gate_proj.weight @ hT) * (mlp.up_proj.weight @ hT)              # (I, B)
