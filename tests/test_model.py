@@ -62,6 +62,30 @@ def test_head_logits_equal_a_float64_product_in_either_layout(rows, dtype, trans
     torch.testing.assert_close(logits.double(), reference, atol=tolerance, rtol=tolerance)
 
 
+@pytest.mark.parametrize("length,dtype", [(1, torch.bfloat16), (1, torch.float32), (3, torch.bfloat16),
+                                          (3, torch.float32)])
+def test_attention_equals_a_naive_float64_loop(length, dtype):
+    """Grouped-query attention with a key mask (a decoded bf16 token goes through fp32) against a plain loop."""
+    torch.manual_seed(0)
+    B, heads, kv_heads, S, d = 3, 4, 2, 7, 8
+    q, k, v = torch.randn(B, heads, length, d), torch.randn(B, kv_heads, S, d), torch.randn(B, kv_heads, S, d)
+    allowed = torch.rand(B, 1, length, S) > 0.3
+    allowed[..., -1] = True                                                             # no all-masked row
+    out = M.attention(q.to(dtype), k.to(dtype), v.to(dtype), allowed, 0.5)
+    assert out.shape == (B, heads, length, d) and out.dtype == dtype
+    expected = torch.zeros(B, heads, length, d, dtype=torch.float64)
+    q, k, v = (x.to(dtype).double() for x in (q, k, v))                                 # the same rounded inputs
+    for b in range(B):
+        for h in range(heads):
+            g = h // (heads // kv_heads)                                                # the head's key/value group
+            for i in range(length):
+                keys = allowed[b, 0, i].nonzero()[:, 0]
+                weights = torch.softmax(0.5 * (k[b, g, keys] @ q[b, h, i]), 0)          # (keys,)
+                expected[b, h, i] = weights @ v[b, g, keys]
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(out.double(), expected, atol=tolerance, rtol=tolerance)
+
+
 @pytest.mark.parametrize("rows,length,weight_first", [(1, 1, False), (2, 1, True), (64, 1, True), (65, 1, False),
                                                         (8, 3, False)])
 def test_decode_mlp_equals_the_module(rows, length, weight_first):
