@@ -754,12 +754,13 @@ def completion_logprobs(model, input_ids, attention_mask, completion_len: int, *
     """
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
                 logits_to_keep=completion_len + 1, use_cache=False)
-    logits = out.logits[:, :-1].float() / temperature                                     # (B, T, V)
-    return _logprobs(logits, input_ids[:, -completion_len:], entropy)
+    return _logprobs(out.logits[:, :-1], input_ids[:, -completion_len:], entropy, temperature)  # (B, T)
 
 
-def _logprobs(logits: torch.Tensor, targets: torch.Tensor, entropy: bool):
-    """log_softmax(logits)[targets] (B, T), and with entropy=True also H_t = logsumexp(z) - sum_j p_j z_j (B, T)."""
+def _logprobs(logits: torch.Tensor, targets: torch.Tensor, entropy: bool, temperature: float = 1.0):
+    """log_softmax(z)[targets] (B, T) of z = logits / T in fp32, and with entropy=True also H_t = logsumexp(z) -
+    sum_j p_j z_j (B, T). At T = 1 no division (a pass over the logits and one more in the backward)."""
+    logits = logits.float() if temperature == 1 else logits.float() / temperature        # (B, T, V)
     lse = torch.logsumexp(logits, -1)                                                     # (B, T)
     logprobs = logits.gather(-1, targets[..., None])[..., 0] - lse                        # (B, T)
     if not entropy:
@@ -780,11 +781,15 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
     """
     b = completion_ids.size(0)
     out, rest = _prompt_once(model, prompt_ids, completion_ids[:, :-1], logits_to_keep=1)
-    logits = out.logits[:, -1:].expand(b, 1, -1)                                         # (b, 1, V) predicts token 0
-    if rest is not None:
-        logits = torch.cat([logits, rest.logits], dim=1)                                 # (b, T, V)
-    logits = logits.float() / temperature                                                # (b, T, V)
-    return _logprobs(logits, completion_ids, entropy)                                    # (b, T)
+    first = out.logits[:, -1:].expand(b, 1, -1)                                          # (b, 1, V) predicts token 0
+    first = _logprobs(first, completion_ids[:, :1], entropy, temperature)                # (b, 1) each
+    if rest is None:
+        return first
+    # the rest's log-probs joined to the first's, not its logits (a copy of all b x T x V of them)
+    others = _logprobs(rest.logits, completion_ids[:, 1:], entropy, temperature)         # (b, T-1) each
+    if entropy:
+        return tuple(torch.cat(pair, 1) for pair in zip(first, others))                  # (b, T) each
+    return torch.cat([first, others], 1)                                                 # (b, T)
 
 
 # ----------------------------------------------------------------------------------------------------------

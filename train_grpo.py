@@ -55,9 +55,10 @@ completions, not prompts; randomness comes from seeds derived from (--seed, step
 killed run with the same metrics as an uninterrupted one. Under torchrun each rank rolls out whole groups of its
 share of the prompts and the update equals one process's update on the union (DDP, or FSDP2 with --fsdp;
 distributed.py). The run directory's files are written by rundir.py, and the flags are checked by train_config.py.
-`--precision bf16` keeps fp32 master weights and AdamW state: the update runs under bf16 autocast, sampling and
-evaluation use a bf16 copy refreshed after each update, and log-probs, signals and the loss are fp32 (DESIGN.md,
-"Precision"); the default is bf16 on CUDA and fp32 on CPUs without fast bf16 matmuls.
+`--precision bf16` keeps fp32 master weights and AdamW state: sampling and evaluation use a bf16 copy refreshed
+after each update, the update's forward and backward run on that copy (under torchrun: bf16 autocast) with the
+gradients accumulated in fp32, and log-probs, signals and the loss are fp32 (DESIGN.md, "Precision"); the
+default is bf16 on CUDA and fp32 on CPUs without fast bf16 matmuls.
 
 Run:
   python train_grpo.py --reward entropy                  # embedded Qwen2.5-Coder-0.5B on the embedded problems
@@ -420,15 +421,26 @@ def aggregate(per_token, mask, mode: str, n_rows: int, n_tokens, max_new_tokens:
 # ----------------------------------------------------------------------------------------------------------
 # Algorithm: the update
 
-def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, dist: Dist = None) -> dict:
+def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, dist: Dist = None,
+           twin: torch.nn.Module | None = None) -> dict:
     """E epochs over shuffled minibatches of the rollout; one optimizer step per minibatch.
 
     Under torchrun each rank holds rollout rows of its own; a minibatch is --minibatch-size rows in all,
     minibatch / world on each rank. The loss is normalised by the whole minibatch's token and row counts, and
     multiplied by world because DDP and FSDP average the ranks' gradients: the step equals one process's step
     on the union of the rows. reference None with kl_beta > 0: the policy with its LoRA adapters off.
+    twin (--precision bf16 in one process): the policy's bf16 sampling copy. The forward and backward run on it
+    instead of under autocast, each micro-batch's gradients are added into the fp32 master gradients
+    (add_twin_grads), and the optimizer steps the fp32 master weights; the caller refreshes the twin.
     """
     dist = dist or Dist()
+    model = policy if twin is None else twin                               # what the forward and backward run on
+    scratch = None
+    if twin is not None:
+        masters = dict(unwrap(policy).named_parameters())
+        for name, p in twin.named_parameters():
+            p.requires_grad_(masters[name].requires_grad)
+        scratch = torch.empty(max(p.numel() for p in twin.parameters() if p.requires_grad))  # fp32, reused
     s = ro.samples
     mask = s.completion_mask if ro.loss_mask is None else ro.loss_mask     # (B, T) tokens that get a loss
     B, T = s.completion_ids.shape
@@ -437,7 +449,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     if cfg.kl_beta > 0:
         ref_lp = torch.zeros(B, T, device=next(policy.parameters()).device)  # (B, T)
         # under the update's autocast, so that the reference is computed as the policy is (at step 1 they agree)
-        with torch.no_grad(), L.adapters_off(unwrap(policy)) as base, autocast(cfg, policy):
+        with torch.no_grad(), L.adapters_off(unwrap(model)) as base, autocast(cfg, model):
             for micro in micro_batches(torch.arange(B), cfg.group_size, cfg.micro_batch_size, s.lengths,
                                        cfg.micro_batch_tokens):
                 lp = micro_logprobs(base if reference is None else reference, s, micro, cfg.temperature)  # (b, t)
@@ -445,7 +457,7 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
     totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "entropy", "tokens"), 0.0)
     grad_norms = []
-    policy.train()
+    model.train()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=order_gen)
         for start in range(0, B, local_minibatch):
@@ -453,26 +465,30 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
             micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths, cfg.micro_batch_tokens)
-            with autocast(cfg, policy):  # one context per optimizer step: each weight is cast to bf16 once
+            with autocast(cfg, model):  # one context per optimizer step: each weight is cast to bf16 once
                 for i, micro in enumerate(micros):
                     with dist.no_sync(policy, last=i == len(micros) - 1):
                         if cfg.entropy_coef:
-                            lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature, entropy=True)  # (b, t)
+                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, entropy=True)  # (b, t)
                         else:
-                            lp, entropy = micro_logprobs(policy, s, micro, cfg.temperature), None  # (b, t), t <= T
+                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature), None  # (b, t), t <= T
                         t, dev = lp.size(1), lp.device  # rewards graded on the CPU meet a GPU's log-probs
                         loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t].to(dev),
                                                   ro.advantages[micro].to(dev), mask[micro, :t].to(dev), cfg,
                                                   None if ref_lp is None else ref_lp[micro, :t],
                                                   len(rows) * dist.world, n_tokens, entropy)
                         (loss * dist.world).backward()
+                    if twin is not None:
+                        add_twin_grads(policy, twin, scratch)
                     for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
                         totals[k] += stats[k]
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)  # frozen: no grad
             optimizer.step()
             grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
             totals["tokens"] += n_tokens / dist.world  # summed over ranks below
-    policy.eval()
+    model.eval()
+    if twin is not None:
+        twin.zero_grad(set_to_none=True)  # its memory back for sampling
     clipped, approx_kl, policy_sum, kl, entropy_sum, tokens = dist.all_sum(
         [totals["clipped"], totals["approx_kl"], totals["policy"], totals["kl"], totals["entropy"], totals["tokens"]])
     return {
@@ -485,11 +501,29 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     }
 
 
-def autocast(cfg: Config, policy):
-    """--precision bf16: matmuls in bf16 on the fp32 master weights; log-probs and loss stay fp32 (the model
-    casts its logits with .float() before the log-softmax). fp32: no-op."""
-    device_type = next(policy.parameters()).device.type
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+def autocast(cfg: Config, model):
+    """--precision bf16 on fp32 weights (under torchrun): matmuls in bf16 on the fp32 master weights; log-probs and
+    loss stay fp32 (the model casts its logits with .float() before the log-softmax). fp32, or a bf16 model (the
+    twin): no-op."""
+    weight = next(model.parameters())
+    return torch.autocast(weight.device.type, dtype=torch.bfloat16,
+                          enabled=cfg.precision == "bf16" and weight.dtype == torch.float32)
+
+
+def add_twin_grads(policy, twin, scratch: torch.Tensor) -> None:
+    """Add the bf16 twin's gradients into the policy's fp32 gradients and zero the twin's, so that a minibatch's
+    micro-batches accumulate in fp32. scratch: a reused fp32 buffer of at least the largest weight's size; a cast
+    copy into it plus an fp32 add took 32 ms for 136M elements, an in-place add of the bf16 tensor 165 ms."""
+    copies = dict(twin.named_parameters())
+    for name, master in unwrap(policy).named_parameters():
+        grad = copies[name].grad
+        if grad is None:
+            continue
+        if master.grad is None:
+            master.grad = grad.float()
+        else:
+            master.grad.add_(scratch[:grad.numel()].view_as(grad).copy_(grad))
+        grad.zero_()
 
 
 def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch.Tensor | None = None,
@@ -640,8 +674,8 @@ def setup(cfg: Config) -> Run:
         (run / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    # Master weights fp32 always (DESIGN.md "Precision"); bf16 is a compute dtype: autocast in the update and
-    # a bf16 copy for sampling, scoring and evaluation, refreshed after each update.
+    # Master weights fp32 always (DESIGN.md "Precision"); bf16 is a compute dtype: a bf16 copy for sampling,
+    # scoring, evaluation and the update's forward and backward (autocast under torchrun), refreshed after each update.
     policy, tokenizer = M.load_model(cfg.model, device=cfg.device, dtype=torch.float32)
     if cfg.init_from:
         rundir.load_weights(policy, Path(cfg.init_from))
@@ -658,7 +692,9 @@ def setup(cfg: Config) -> Run:
             L.load_adapters(policy, resume_from)
     sampler = M.bf16_copy(policy) if bf16 and not (cfg.fsdp and dist.world > 1) else None
     if cfg.grad_checkpointing:
-        policy.gradient_checkpointing_enable()
+        for module in (policy, sampler):  # the update runs on the bf16 sampler in one process
+            if module is not None:
+                module.gradient_checkpointing_enable()
     policy = D.wrap_for_training(policy, cfg, dist)
     trainable = [p for p in policy.parameters() if p.requires_grad]  # every parameter, or the LoRA adapters
     # fused: one vectorised loop over each weight instead of a chain of tensor ops (CPU and CUDA); on the CPU its
@@ -745,7 +781,7 @@ def train_step(r: Run, train_set: list, step: int) -> dict:
     # update
     for group in r.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, step)
-    losses = update(r.policy, r.reference, r.optimizer, ro, cfg, step, dist)
+    losses = update(r.policy, r.reference, r.optimizer, ro, cfg, step, dist, twin=r.sampler if dist.world == 1 else None)
     if r.sampler is not None:
         M.copy_weights(unwrap(r.policy), r.sampler)  # the bf16 sampling copy follows the fp32 master weights
     t2 = time.perf_counter()

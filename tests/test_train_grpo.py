@@ -1,4 +1,5 @@
 """train_grpo.py: the loss on hand examples, end-to-end runs of the real CLI on a tiny model, resume, flags."""
+import dataclasses
 import json
 
 import pytest
@@ -443,6 +444,67 @@ def test_bf16_micro_batches_in_one_autocast_context_accumulate_every_gradient(to
     for name, g in separate.items():
         assert g.abs().sum() > 0, name  # every weight got a gradient (embeddings: the sampled tokens' rows)
         assert torch.allclose(shared[name], g, rtol=1e-3, atol=1e-5), name
+
+
+def test_twin_gradients_accumulate_in_fp32(toy_tokenizer):
+    """add_twin_grads: after each micro-batch's backward on the bf16 twin, the master's fp32 gradient gains the
+    twin's bf16 gradient exactly (a float64 sum of the micro-batches' bf16 gradients), and the twin's are zeroed.
+    Accumulating in bf16 instead would round the sum to 8 bits of mantissa."""
+    import model as M
+    from conftest import tiny_model
+    policy = tiny_model("qwen2")
+    samples = M.sample(policy, toy_tokenizer, ["def f(x):"], n=6, max_new_tokens=12, seed=3)
+    twin = M.bf16_copy(policy).requires_grad_(True)
+    scratch = torch.empty(max(p.numel() for p in twin.parameters()))
+    expected = {name: torch.zeros_like(p, dtype=torch.float64) for name, p in policy.named_parameters()}
+    for micro in (torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])):
+        G.micro_logprobs(twin, samples, micro, 1.0).sum().backward()
+        for name, p in twin.named_parameters():
+            expected[name] += p.grad.double()
+        G.add_twin_grads(policy, twin, scratch)
+        assert all(not p.grad.any() for p in twin.parameters())  # zeroed for the next micro-batch
+    rounded = 0
+    for name, p in policy.named_parameters():
+        assert p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0, name
+        torch.testing.assert_close(p.grad.double(), expected[name], rtol=1e-6, atol=1e-9, msg=name)
+        rounded += int((expected[name].bfloat16().double() != expected[name]).sum())
+    assert rounded > 0  # a bf16 accumulator could not have held these sums
+
+
+def test_bf16_twin_update_follows_the_fp32_update():
+    """update(twin=...) (--precision bf16 in one process) moves the fp32 master weights as the fp32 update does, to
+    bf16's precision: plain SGD without clipping, so the change is -lr x the gradient. The twin is left as it was
+    (the caller refreshes it), without gradients."""
+    import copy
+    import model as M
+    from conftest import tiny_model
+    from test_distributed import fixed_rollout
+    config = cfg(micro_batch_size=2, lr=0.5, max_new_tokens=6, grad_clip=1e9)
+    ro = fixed_rollout()
+    deltas, stats = {}, {}
+    for mode in ("fp32", "twin"):
+        policy = tiny_model()
+        start = copy.deepcopy(policy.state_dict())
+        twin = M.bf16_copy(policy) if mode == "twin" else None
+        before = copy.deepcopy(twin.state_dict()) if twin is not None else None
+        optimizer = torch.optim.SGD(policy.parameters(), lr=config.lr)
+        calls = []
+        if twin is not None:  # the forward and backward must run on the twin
+            twin.register_forward_hook(lambda *args: calls.append(1))
+        precision = "bf16" if mode == "twin" else "fp32"
+        stats[mode] = G.update(policy, None, optimizer, ro, dataclasses.replace(config, precision=precision),
+                               step=0, twin=twin)
+        assert bool(calls) == (twin is not None)
+        deltas[mode] = torch.cat([(p.detach() - start[n]).flatten() for n, p in policy.named_parameters()])
+        if twin is not None:
+            assert all(torch.equal(v, before[k]) for k, v in twin.state_dict().items())
+            assert all(p.grad is None for p in twin.parameters())
+            assert all(p.dtype == torch.float32 for p in policy.parameters())
+    a, b = deltas["fp32"], deltas["twin"]
+    assert a.norm() > 0 and not torch.equal(a, b)  # bf16 really ran
+    assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
+    assert 0.95 < float(b.norm() / a.norm()) < 1.05
+    assert stats["twin"]["loss/policy"] == pytest.approx(stats["fp32"]["loss/policy"], abs=0.02)
 
 
 def test_optimizer_step_is_adamw_by_hand(tied_model_dir, tmp_path):
