@@ -411,3 +411,25 @@ def test_default_model_logprobs_equal_a_float64_computation():
     for name, expected in want.items():
         assert (signals[name] - expected.float())[mask].abs().max() < 1e-3, name
         assert (out.signals()[name] - expected.float())[mask].abs().max() < 1e-3, name
+
+
+@pytest.mark.parametrize("dtype,temperature,rows", [(torch.float32, 1.0, 0), (torch.float32, 0.7, 3),
+                                                    (torch.bfloat16, 1.0, 4), (torch.bfloat16, 1.3, 0)])
+def test_token_logprob_and_gradient_equal_log_softmax_in_float64(dtype, temperature, rows):
+    """TokenLogprob (chunks of `rows` rows; 0: its default) against float64 log_softmax and autograd: values, the
+    gradient with respect to the logits in their own dtype, and the logits left untouched."""
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(10, 50)).to(dtype).requires_grad_(True)
+    targets = torch.randint(0, 50, (10,))
+    weights = torch.randn(10)
+    kept = logits.detach().clone()
+    lp = M.TokenLogprob.apply(logits, targets, temperature, rows)
+    (lp * weights).sum().backward()
+    exact = logits.detach().double().requires_grad_(True)
+    reference = torch.log_softmax(exact / temperature, -1).gather(-1, targets[:, None])[:, 0]
+    (reference * weights.double()).sum().backward()
+    assert lp.dtype == torch.float32 and logits.grad.dtype == dtype
+    torch.testing.assert_close(lp.double(), reference.detach(), atol=1e-5, rtol=1e-5)
+    tolerance = 1e-6 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(logits.grad.double(), exact.grad, atol=tolerance, rtol=tolerance)
+    assert torch.equal(logits.detach(), kept)
