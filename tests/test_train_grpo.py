@@ -360,6 +360,21 @@ def test_bf16_step_at_lr_1e6_keeps_every_update(tied_model_dir, tmp_path):
     assert pure / total < 0.2, pure / total
 
 
+def test_bf16_twin_update_under_gradient_checkpointing(tied_model_dir, tmp_path):
+    """--grad-checkpointing with --precision bf16: the twin the update runs on recomputes its activations too,
+    and the step still moves the fp32 master weights (checkpoint against the base)."""
+    from safetensors.torch import load_file
+    from pathlib import Path
+    G.main(["--model", tied_model_dir, "--reward", "entropy", *TINY, "--steps", "1", "--eval-every", "0",
+            "--precision", "bf16", "--grad-checkpointing", "--save-every", "1", "--out", str(tmp_path / "run")])
+    run = G.setup(cfg(model=tied_model_dir, precision="bf16", grad_checkpointing=True, device="cpu",
+                      out=str(tmp_path / "again")))
+    assert run.sampler.is_activation_checkpointing and run.policy.is_activation_checkpointing
+    base = load_file(Path(tied_model_dir) / "model.safetensors")
+    trained = load_file(tmp_path / "run" / "ckpt-1" / "model.safetensors")
+    assert sum(int((trained[k] != base[k]).sum()) for k in base) > 0
+
+
 def test_bf16_logprobs_and_loss_agree_with_fp32(toy_tokenizer):
     """Under --precision bf16 the update's log-probs come out fp32 and within 0.05 (nats) of the fp32 path, the
     loss within 0.01; the bf16 sampling copy's recorded log-probs are within 0.05 of an fp32 score()."""
