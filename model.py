@@ -769,7 +769,7 @@ class TokenLogprob(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, targets, temperature: float = 1.0, rows: int = 0):
-        rows = rows or max(1, (4 << 20) // logits.size(-1))                              # 4M floats a chunk
+        rows = rows or _chunk_rows(logits.size(-1), 4 << 20)                             # 4M floats a chunk
         lse = torch.empty(logits.size(0), dtype=torch.float32, device=logits.device)     # (N,)
         for i in range(0, logits.size(0), rows):
             lse[i:i + rows] = torch.logsumexp(logits[i:i + rows].float() / temperature, -1)
