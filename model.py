@@ -675,12 +675,59 @@ def _prompt_once(module, prompt: torch.Tensor, continuation: torch.Tensor, **kwa
     P = prompt.numel()
     out = module(input_ids=prompt[None], position_ids=torch.arange(P, device=prompt.device)[None], use_cache=True,
                  **kwargs)
+    return out, _continue(module, out.cache, continuation, P)
+
+
+def _continue(module, cache, continuation: torch.Tensor, P: int):
+    """Forward continuation (b, L) after a one-row cache of P positions, copied to the b rows; None when L == 0."""
     b, L = continuation.shape
     if L == 0:
-        return out, None
-    out.cache.batch_repeat_interleave(b)
-    positions = torch.arange(P, P + L, device=prompt.device).expand(b, -1)               # (b, L)
-    return out, module(input_ids=continuation, position_ids=positions, cache=out.cache, use_cache=True)
+        return None
+    cache.batch_repeat_interleave(b)
+    positions = torch.arange(P, P + L, device=continuation.device).expand(b, -1)         # (b, L)
+    return module(input_ids=continuation, position_ids=positions, cache=cache, use_cache=True)
+
+
+class SharedPrompt:
+    """One prompt's forward, with gradients, shared by `uses` micro-batches of its completions that are each
+    backpropagated on their own (group_logprobs(..., shared=)).
+
+    Without it, a group split into micro-batches forwards and backpropagates its prompt once per micro-batch
+    (a 220-token prompt against 4 x 50 completion tokens is half the update's work). Every micro-batch but the
+    last reads detached copies of the prompt's last logits and keys and values, whose .grad collects what their
+    backward sends the prompt; the last reads the prompt's own tensors and adds pending() to its loss, a scalar
+    whose gradient is those collected gradients, so one backward carries every micro-batch's share through
+    the prompt's forward: the same gradient as forwarding the prompt each time (linearity of the backward).
+    The collected gradients add up in the cache's dtype (bf16 under --precision bf16: one rounding per
+    micro-batch, as the backward itself rounds). One process only: DDP and FSDP expect each forward's backward
+    before the next forward.
+    """
+
+    def __init__(self, model, prompt_ids: torch.Tensor, uses: int):
+        P = prompt_ids.numel()
+        out = model(input_ids=prompt_ids[None], position_ids=torch.arange(P, device=prompt_ids.device)[None],
+                    use_cache=True, logits_to_keep=1)
+        self.prompt_ids, self.uses_left = prompt_ids, uses
+        # the logits that predict the first completion token (1, 1, V), then each layer's keys and values
+        self.graph = [out.logits[:, -1:]] + [t for layer in out.cache.layers for t in (layer.keys, layer.values)]
+        self.copies = [t.detach().requires_grad_(t.requires_grad) for t in self.graph]
+
+    def take(self) -> tuple[torch.Tensor, object]:
+        """The next micro-batch's (first logits (1, 1, V), a fresh cache of the prompt): copies, or for the last
+        use the prompt's own tensors."""
+        if self.uses_left < 1:
+            raise RuntimeError("SharedPrompt used more times than it was made for")
+        from transformers import DynamicCache
+        self.uses_left -= 1
+        first, *kv = self.graph if self.uses_left == 0 else self.copies
+        return first, DynamicCache(ddp_cache_data=list(zip(kv[0::2], kv[1::2])))
+
+    def pending(self) -> torch.Tensor:
+        """Add to the last micro-batch's loss: sum of <prompt tensor, gradient its copy collected> (0 if none)."""
+        if self.uses_left:
+            raise RuntimeError("pending() belongs to the last micro-batch's loss")
+        return sum(((t * c.grad).sum() for t, c in zip(self.graph, self.copies) if c.grad is not None),
+                   torch.zeros((), device=self.prompt_ids.device))
 
 
 def _group_hidden(model, input_ids, attention_mask, completion_mask, group_size: int) -> torch.Tensor:
@@ -805,7 +852,7 @@ def _logprobs(logits: torch.Tensor, targets: torch.Tensor, entropy: bool, temper
 
 
 def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor, *,
-                   temperature: float = 1.0, entropy: bool = False):
+                   temperature: float = 1.0, entropy: bool = False, shared: SharedPrompt | None = None):
     """completion_logprobs of b completions of one prompt, running the prompt through the model once: (b, T).
 
     prompt_ids (P,) without padding; completion_ids (b, T). A GRPO group shares its prompt, which is often
@@ -813,12 +860,19 @@ def group_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor
     of once per row removes most of the update's work. Gradients flow into the prompt's forward through its
     keys and values. No attention mask is needed: the padding after a row's EOS comes after its real tokens,
     which causal attention never lets them see, and the caller masks the padding's own log-probs.
-    entropy=True: (log-probs, token entropies), as completion_logprobs.
+    entropy=True: (log-probs, token entropies), as completion_logprobs. shared: the prompt's forward, made once
+    for several micro-batches of its completions (SharedPrompt; prompt_ids must be its prompt).
     """
     b = completion_ids.size(0)
-    out, rest = _prompt_once(model, prompt_ids, completion_ids[:, :-1], logits_to_keep=1)
-    first = out.logits[:, -1:].expand(b, 1, -1)                                          # (b, 1, V) predicts token 0
-    first = _logprobs(first, completion_ids[:, :1], entropy, temperature)                # (b, 1) each
+    if shared is None:
+        out, rest = _prompt_once(model, prompt_ids, completion_ids[:, :-1], logits_to_keep=1)
+        first = out.logits[:, -1:]
+    else:
+        if not torch.equal(shared.prompt_ids, prompt_ids):
+            raise ValueError("group_logprobs: shared= holds another prompt")
+        first, cache = shared.take()
+        rest = _continue(model, cache, completion_ids[:, :-1], prompt_ids.numel())
+    first = _logprobs(first.expand(b, 1, -1), completion_ids[:, :1], entropy, temperature)  # (b, 1) each
     if rest is None:
         return first
     # the rest's log-probs joined to the first's, not its logits (a copy of all b x T x V of them)

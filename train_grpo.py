@@ -457,6 +457,8 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
     totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "entropy", "tokens"), 0.0)
     grad_norms = []
+    # one process: a prompt split over micro-batches is forwarded once (M.SharedPrompt); checkpointing forwards rows
+    share = dist.world == 1 and not getattr(unwrap(model), "is_activation_checkpointing", False)
     model.train()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=order_gen)
@@ -465,18 +467,25 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
             micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths, cfg.micro_batch_tokens)
+            shared = None  # the current prompt's forward, shared by its micro-batches (one process)
             with autocast(cfg, model):  # one context per optimizer step: each weight is cast to bf16 once
                 for i, micro in enumerate(micros):
+                    if share and (shared is None or not shared.uses_left):
+                        group = int(micro[0]) // cfg.group_size  # micro-batches come prompt by prompt
+                        uses = sum(int(m[0]) // cfg.group_size == group for m in micros[i:])
+                        shared = M.SharedPrompt(model, prompt_of(s, micro), uses) if uses > 1 else None
                     with dist.no_sync(policy, last=i == len(micros) - 1):
                         if cfg.entropy_coef:
-                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, entropy=True)  # (b, t)
+                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, True, shared)  # (b, t)
                         else:
-                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature), None  # (b, t), t <= T
+                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, shared=shared), None
                         t, dev = lp.size(1), lp.device  # rewards graded on the CPU meet a GPU's log-probs
                         loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t].to(dev),
                                                   ro.advantages[micro].to(dev), mask[micro, :t].to(dev), cfg,
                                                   None if ref_lp is None else ref_lp[micro, :t],
                                                   len(rows) * dist.world, n_tokens, entropy)
+                        if shared is not None and not shared.uses_left:  # its last micro-batch: the prompt's
+                            loss = loss + shared.pending()  # backward, with the earlier ones' share (world is 1)
                         (loss * dist.world).backward()
                     if twin is not None:
                         add_twin_grads(policy, twin, scratch)
@@ -558,9 +567,11 @@ def micro_batches(rows: torch.Tensor, group_size: int, size: int, lengths: torch
     return micros
 
 
-def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float, entropy: bool = False):
+def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float, entropy: bool = False,
+                   shared: M.SharedPrompt | None = None):
     """Differentiable log-probs (b, t) of the completions of rows `micro` (one prompt), t = their longest length;
-    entropy=True: (log-probs, token entropies), both (b, t).
+    entropy=True: (log-probs, token entropies), both (b, t). shared: the prompt's forward, made once for this
+    micro-batch and the next ones of the same prompt (M.SharedPrompt).
 
     Columns past the longest completion hold only padding and are not computed. With gradient checkpointing,
     HF turns the KV cache off in training, so the prompt is then forwarded once per row (completion_logprobs).
@@ -573,8 +584,13 @@ def micro_logprobs(model, s: M.Samples, micro: torch.Tensor, temperature: float,
         return M.completion_logprobs(model, ids, mask, t, temperature=temperature, entropy=entropy)
     if not (s.prompt_ids[micro] == s.prompt_ids[micro[:1]]).all():
         raise ValueError(f"micro-batch rows {micro.tolist()} do not share one prompt (rows must be prompt-major groups)")
-    prompt = s.prompt_ids[micro[0]][s.prompt_mask[micro[0]].bool()]           # (P,) without padding
-    return M.group_logprobs(model, prompt, completions, temperature=temperature, entropy=entropy)
+    return M.group_logprobs(model, prompt_of(s, micro), completions, temperature=temperature, entropy=entropy,
+                            shared=shared)
+
+
+def prompt_of(s: M.Samples, micro: torch.Tensor) -> torch.Tensor:
+    """The prompt of micro-batch rows `micro` (its first row's), without padding: (P,)."""
+    return s.prompt_ids[micro[0]][s.prompt_mask[micro[0]].bool()]
 
 
 def learning_rate(cfg: Config, step: int) -> float:

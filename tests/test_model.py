@@ -433,3 +433,55 @@ def test_token_logprob_and_gradient_equal_log_softmax_in_float64(dtype, temperat
     tolerance = 1e-6 if dtype == torch.float32 else 1e-2
     torch.testing.assert_close(logits.grad.double(), exact.grad, atol=tolerance, rtol=tolerance)
     assert torch.equal(logits.detach(), kept)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+@pytest.mark.parametrize("entropy", [False, True])
+def test_a_shared_prompt_gives_the_gradient_of_one_batch(kind, entropy):
+    """SharedPrompt: three micro-batches of one prompt's completions, each backpropagated on its own, the prompt
+    forwarded once. Log-probs and accumulated weight gradients against all rows in one forward and one backward
+    (float64: only the summation order differs); the prompt is really forwarded once. (Forwarding the prompt
+    again with each micro-batch differs from both by about 1e-7 relative in float64 here: HF's rotary tables.)"""
+    model = tiny_model(kind).double().train()
+    prompt = torch.tensor([5, 9, 13, 7, 30])
+    torch.manual_seed(1)
+    completions = torch.randint(3, 200, (5, 4))
+    weights = torch.randn(5, 4, dtype=torch.float64)
+    grads, values = {}, {}
+    for mode, micros in (("one batch", [[0, 1, 2, 3, 4]]), ("shared", [[0, 1], [2], [3, 4]])):
+        model.zero_grad(set_to_none=True)
+        calls = []
+        hook = model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
+                                           with_kwargs=True)
+        shared = M.SharedPrompt(model, prompt, len(micros)) if mode == "shared" else None
+        values[mode] = []
+        for rows in micros:
+            out = M.group_logprobs(model, prompt, completions[rows], temperature=0.8, entropy=entropy, shared=shared)
+            lp, ent = out if entropy else (out, torch.zeros(()))
+            loss = (lp * weights[rows]).sum() + 0.3 * ent.sum()
+            if shared is not None and not shared.uses_left:
+                loss = loss + shared.pending()
+            loss.backward()
+            values[mode].append(lp.detach())
+        hook.remove()
+        assert sum(shape[1] == prompt.numel() for shape in calls) == 1, mode  # the prompt's forwards
+        assert len(calls) == 1 + len(micros)
+        grads[mode] = {name: p.grad.clone() for name, p in model.named_parameters()}
+    torch.testing.assert_close(torch.cat(values["shared"]), values["one batch"][0], rtol=1e-12, atol=1e-12)
+    for name, g in grads["one batch"].items():
+        assert g.abs().sum() > 0, name
+        torch.testing.assert_close(grads["shared"][name], g, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_a_shared_prompt_refuses_misuse():
+    model = tiny_model()
+    prompt = torch.tensor([5, 9, 13])
+    shared = M.SharedPrompt(model, prompt, 2)
+    with pytest.raises(ValueError, match="another prompt"):
+        M.group_logprobs(model, torch.tensor([5, 9, 14]), torch.tensor([[20, 30]]), shared=shared)
+    M.group_logprobs(model, prompt, torch.tensor([[20, 30]]), shared=shared)
+    with pytest.raises(RuntimeError, match="last micro-batch"):
+        shared.pending()
+    M.group_logprobs(model, prompt, torch.tensor([[21, 31]]), shared=shared)
+    with pytest.raises(RuntimeError, match="more times"):
+        M.group_logprobs(model, prompt, torch.tensor([[22, 32]]), shared=shared)

@@ -522,6 +522,30 @@ def test_bf16_twin_update_follows_the_fp32_update():
     assert stats["twin"]["loss/policy"] == pytest.approx(stats["fp32"]["loss/policy"], abs=0.02)
 
 
+def test_micro_batches_sharing_their_prompt_step_as_one_batch():
+    """In one process a prompt split over micro-batches is forwarded once (M.SharedPrompt): SGD steps with micro-
+    batches of 1, 2 and 3 rows of each group of 4 move the weights as whole groups do (micro-batch size 4), and
+    every group's prompt goes through the model once per step."""
+    import copy
+    from conftest import tiny_model
+    from test_distributed import fixed_rollout
+    ro = fixed_rollout(rows=8, prompt_len=9, completion_len=6)                    # 2 groups of 4
+    deltas = {}
+    for size in (4, 1, 2, 3):
+        config = cfg(micro_batch_size=size, lr=0.5, max_new_tokens=6, grad_clip=1e9, group_size=4)
+        policy = tiny_model().double()
+        start = copy.deepcopy(policy.state_dict())
+        prompts = []
+        policy.register_forward_hook(lambda m, args, kwargs, out: prompts.append(kwargs["input_ids"].size(-1) == 9),
+                                     with_kwargs=True)
+        G.update(policy, None, torch.optim.SGD(policy.parameters(), lr=config.lr), ro, config, step=0)
+        assert sum(prompts) == 2, size
+        deltas[size] = torch.cat([(p.detach() - start[n]).flatten() for n, p in policy.named_parameters()])
+    assert deltas[4].abs().sum() > 0
+    for size in (1, 2, 3):
+        torch.testing.assert_close(deltas[size], deltas[4], rtol=1e-9, atol=1e-12, msg=f"micro-batch size {size}")
+
+
 def test_optimizer_step_is_adamw_by_hand(tied_model_dir, tmp_path):
     """The trainer's (fused) AdamW: the first step of AdamW with bias correction moves each weight by
     -lr * (wd * p + g / (|g| + eps)), written out here from the algorithm (Loshchilov & Hutter; torch's docs)."""
