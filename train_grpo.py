@@ -684,6 +684,8 @@ def setup(cfg: Config) -> Run:
         cfg = Config(**{**saved, "resume": cfg.resume})  # the run's own settings, its seed included
     dist = D.init_distributed(cfg)
     cfg.precision = M.choose_precision(cfg.precision, cfg.device or M.default_device())
+    if (cfg.device or M.default_device()) == "cpu":
+        M.keep_freed_memory()  # a step's large tensors reuse pages the last one touched (a bf16 step 17.0 -> 13.9 s)
     resume_from = rundir.last_checkpoint(run) if cfg.resume else None
     if dist.main:
         run.mkdir(parents=True, exist_ok=True)
