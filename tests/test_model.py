@@ -140,6 +140,23 @@ def test_sampler_logprobs_equal_score_logprobs(model_and_tokenizer, temperature)
     torch.testing.assert_close(grad_lp * out.completion_mask, out.logprobs, atol=1e-4, rtol=0)
 
 
+def test_bf16_sampler_logprobs_follow_a_float64_forward(model_and_tokenizer):
+    """The bf16 sampler (packed bf16 weights on a CPU, attention of decoded tokens in fp32) against a float64
+    forward of the same bf16 weights over the tokens it drew: its log-probs within bf16's rounding of the logits."""
+    model, tok = model_and_tokenizer
+    torch.manual_seed(0)
+    with torch.no_grad():  # Qwen2's q, k, v biases start at zero: make them count
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and module.bias is not None:
+                module.bias.normal_(0, 0.5)
+    model = model.bfloat16()
+    out = M.sample(model, tok, PROMPTS, n=2, max_new_tokens=12, temperature=1.0, seed=3)
+    exact = M.score(model.double(), out.input_ids, out.attention_mask, out.completion_mask)["logprob"].double()
+    assert out.completion_mask.sum() > 20
+    torch.testing.assert_close(out.logprobs.double() * out.completion_mask, exact, atol=0.05, rtol=0)
+    assert (out.logprobs.double() * out.completion_mask - exact).abs().mean() < 0.01
+
+
 def test_score_with_shared_prompts_equals_the_padded_batch(model_and_tokenizer):
     """score(group_size=n) forwards each prompt once (prompts of different lengths, ragged completions)."""
     model, tok = model_and_tokenizer
@@ -519,3 +536,28 @@ print(took, sum(counts[1:]))
         pytest.skip("no glibc mallopt on this system")
     assert int(later["default"]) > 3 * 100_000          # every step faults on its 240 MB again
     assert int(later["keep"]) < int(later["default"]) / 4
+
+
+@pytest.mark.parametrize("rows", [1, 5, 16, 40])
+def test_packed_bf16_linear_equals_a_float64_product_and_follows_weight_updates(rows):
+    """M.linear on a bf16 CPU nn.Linear (oneDNN's packed weight where available): against the float64 product of
+    the same bf16 numbers, for 1 to 40 rows, 2-D and 3-D inputs; after an in-place update of the weight (the
+    twin's refresh) the next call uses the new weight, not a stale packed copy."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(96, 200).bfloat16()
+    x = torch.randn(rows, 3, 96).bfloat16()
+
+    def exact():
+        return (x.double() @ layer.weight.double().t() + layer.bias.double()).float()
+    for inputs in (x, x[:, 0]):
+        out = M.linear(layer, inputs)
+        assert out.dtype == torch.bfloat16 and out.shape == (*inputs.shape[:-1], 200)
+        want = exact() if inputs.dim() == 3 else exact()[:, 0]
+        torch.testing.assert_close(out.float(), want, rtol=1e-2, atol=1e-2)
+    with torch.no_grad():
+        layer.weight.mul_(-2)
+    torch.testing.assert_close(M.linear(layer, x).float(), exact(), rtol=1e-2, atol=2e-2)
+    assert M.packs(layer.weight) == M._ONEDNN_PACKING
+    if M._ONEDNN_PACKING:
+        assert layer.weight._onednn_packed[0] == layer.weight._version
+    assert not M.packs(layer.weight.float())  # fp32 keeps torch's matmul
