@@ -457,8 +457,6 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
     order_gen = torch.Generator().manual_seed(cfg.seed * 31337 + step + 1009 * dist.rank)
     totals = dict.fromkeys(("clipped", "approx_kl", "policy", "kl", "entropy", "tokens"), 0.0)
     grad_norms = []
-    # one process: a prompt split over micro-batches is forwarded once (M.SharedPrompt); checkpointing forwards rows
-    share = dist.world == 1 and not getattr(unwrap(model), "is_activation_checkpointing", False)
     model.train()
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=order_gen)
@@ -466,31 +464,9 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
             rows = order[start:start + local_minibatch]
             n_tokens = max(dist.all_sum([float(mask[rows].sum())])[0], 1.0)
             optimizer.zero_grad(set_to_none=True)
-            micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths, cfg.micro_batch_tokens)
-            shared = None  # the current prompt's forward, shared by its micro-batches (one process)
-            with autocast(cfg, model):  # one context per optimizer step: each weight is cast to bf16 once
-                for i, micro in enumerate(micros):
-                    if share and (shared is None or not shared.uses_left):
-                        group = int(micro[0]) // cfg.group_size  # micro-batches come prompt by prompt
-                        uses = sum(int(m[0]) // cfg.group_size == group for m in micros[i:])
-                        shared = M.SharedPrompt(model, prompt_of(s, micro), uses) if uses > 1 else None
-                    with dist.no_sync(policy, last=i == len(micros) - 1):
-                        if cfg.entropy_coef:
-                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, True, shared)  # (b, t)
-                        else:
-                            lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, shared=shared), None
-                        t, dev = lp.size(1), lp.device  # rewards graded on the CPU meet a GPU's log-probs
-                        loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t].to(dev),
-                                                  ro.advantages[micro].to(dev), mask[micro, :t].to(dev), cfg,
-                                                  None if ref_lp is None else ref_lp[micro, :t],
-                                                  len(rows) * dist.world, n_tokens, entropy)
-                        if shared is not None and not shared.uses_left:  # its last micro-batch: the prompt's
-                            loss = loss + shared.pending()  # backward, with the earlier ones' share (world is 1)
-                        (loss * dist.world).backward()
-                    if twin is not None:
-                        add_twin_grads(policy, twin, scratch)
-                    for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
-                        totals[k] += stats[k]
+            stats = minibatch_grads(policy, model, ro, mask, rows, n_tokens, ref_lp, cfg, dist, twin, scratch)
+            for k in ("clipped", "approx_kl", "kl", "policy", "entropy"):
+                totals[k] += stats[k]
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)  # frozen: no grad
             optimizer.step()
             grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
@@ -508,6 +484,45 @@ def update(policy, reference, optimizer, ro: Rollout, cfg: Config, step: int, di
         "train/grad_norm": sum(grad_norms) / len(grad_norms),
         **({"loss/entropy": entropy_sum / tokens} if cfg.entropy_coef else {}),
     }
+
+
+def minibatch_grads(policy, model, ro: Rollout, mask, rows, n_tokens: float, ref_lp, cfg: Config, dist: Dist,
+                    twin=None, scratch=None) -> dict:
+    """Accumulate one minibatch's gradient (rows of the rollout) into the policy's .grad, micro-batch by
+    micro-batch, forward and backward on `model` (the policy, or its bf16 twin; see update). Returns the
+    micro-batches' summed loss statistics.
+
+    In one process a prompt split over micro-batches is forwarded once (M.SharedPrompt; with gradient
+    checkpointing each row forwards its prompt).
+    """
+    s = ro.samples
+    micros = micro_batches(rows, cfg.group_size, cfg.micro_batch_size, s.lengths, cfg.micro_batch_tokens)
+    share = dist.world == 1 and not getattr(unwrap(model), "is_activation_checkpointing", False)
+    shared = None  # the current prompt's forward, shared by its micro-batches
+    sums = dict.fromkeys(("clipped", "approx_kl", "kl", "policy", "entropy"), 0.0)
+    with autocast(cfg, model):  # one context per optimizer step: each weight is cast to bf16 once
+        for i, micro in enumerate(micros):
+            if share and (shared is None or not shared.uses_left):
+                group = int(micro[0]) // cfg.group_size  # micro-batches come prompt by prompt
+                uses = sum(int(m[0]) // cfg.group_size == group for m in micros[i:])
+                shared = M.SharedPrompt(model, prompt_of(s, micro), uses) if uses > 1 else None
+            with dist.no_sync(policy, last=i == len(micros) - 1):
+                if cfg.entropy_coef:
+                    lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, True, shared)  # (b, t) each
+                else:
+                    lp, entropy = micro_logprobs(model, s, micro, cfg.temperature, shared=shared), None  # (b, t)
+                t, dev = lp.size(1), lp.device  # rewards graded on the CPU meet a GPU's log-probs
+                loss, stats = policy_loss(lp, ro.signals["logprob"][micro, :t].to(dev), ro.advantages[micro].to(dev),
+                                          mask[micro, :t].to(dev), cfg, None if ref_lp is None else ref_lp[micro, :t],
+                                          len(rows) * dist.world, n_tokens, entropy)
+                if shared is not None and not shared.uses_left:  # its last micro-batch: the prompt's backward,
+                    loss = loss + shared.pending()               # with the earlier ones' share (world is 1)
+                (loss * dist.world).backward()
+            if twin is not None:
+                add_twin_grads(policy, twin, scratch)
+            for k in sums:
+                sums[k] += stats[k]
+    return sums
 
 
 def autocast(cfg: Config, model):
