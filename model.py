@@ -35,7 +35,8 @@ from embedded import (DEFAULT_MODEL, EMBEDDED_MODELS, MODELS_INSTALL, cache_dir,
                       embedded_model_dir, verified_gguf)
 # the sampler's fast forward and its CPU kernels (plumbing), re-exported as model.NAME
 from fastpath import (FAST_PATH_MODELS, KVCache, _ONEDNN_PACKING, attention, decode_mlp,  # noqa: F401
-                      fast_forward, head_logits, keep_freed_memory, linear, packs, supports_fast_path)
+                      fast_forward, head_logits, keep_freed_memory, linear, packs, release_freed_memory,
+                      supports_fast_path)
 
 
 def default_device() -> str:

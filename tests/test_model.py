@@ -508,7 +508,8 @@ def test_keep_freed_memory_lets_the_next_step_reuse_touched_pages():
     """A training step's pattern, tensors of 40-96 MB made, used and freed, four times over. By default glibc maps
     each one afresh, so every step page-faults on all of them (about 123,000 faults of 4 KB); after
     keep_freed_memory() the steps after the first reuse pages already touched (here 0-16,000 faults a step: the
-    heap does not always fit a tensor into a freed hole). Separate processes: the setting is process-wide."""
+    heap does not always fit a tensor into a freed hole). release_freed_memory past its limit (here 0) restores
+    the default: faults on every step again. Separate processes: the setting is process-wide."""
     import os
     import subprocess
     import sys
@@ -516,7 +517,7 @@ def test_keep_freed_memory_lets_the_next_step_reuse_touched_pages():
 import resource, sys, torch
 sys.path.insert(0, {root!r})
 import model as M
-took = M.keep_freed_memory() if sys.argv[1] == "keep" else None
+took = M.keep_freed_memory() if sys.argv[1] != "default" else None
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 counts = []
 for step in range(4):
@@ -525,10 +526,13 @@ for step in range(4):
     ys = [x * 2 for x in xs]
     del xs, ys
     counts.append(faults() - before)
+    if step == 0 and sys.argv[1] == "released":
+        assert not M.release_freed_memory(above=1.0)  # under the limit: nothing happens
+        assert M.release_freed_memory(above=0.0)
 print(took, sum(counts[1:]))
 """.format(root=str(Path(M.__file__).parent))
     later = {}
-    for mode in ("default", "keep"):
+    for mode in ("default", "keep", "released"):
         out = subprocess.run([sys.executable, "-c", child, mode], capture_output=True, text=True, check=True,
                              env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
         took, later[mode] = out.split()
@@ -536,6 +540,7 @@ print(took, sum(counts[1:]))
         pytest.skip("no glibc mallopt on this system")
     assert int(later["default"]) > 3 * 100_000          # every step faults on its 240 MB again
     assert int(later["keep"]) < int(later["default"]) / 4
+    assert int(later["released"]) > 3 * 100_000         # release_freed_memory: glibc's defaults again
 
 
 @pytest.mark.parametrize("rows", [1, 5, 16, 40])

@@ -418,3 +418,15 @@ def test_wandb_gets_every_metric_when_installed(tiny_model_dir, tmp_path, monkey
     (row,) = read_metrics(run)
     assert runs[0]["name"] == "wb" and runs[0]["config"]["report_to"] == ("wandb",)
     assert logged == [(1, {k: v for k, v in row.items() if k != "step"})]
+
+
+def test_a_cpu_run_stops_keeping_freed_memory_once_it_is_large(tiny_model_dir, tmp_path, monkeypatch):
+    """train_grpo.setup turns M.keep_freed_memory on for a CPU run; after each step M.release_freed_memory is asked
+    (it hands memory back past 70% of the machine), and once it has, it is not asked again."""
+    import model as M
+    calls = []
+    monkeypatch.setattr(M, "release_freed_memory", lambda: calls.append(1) or True)
+    G.main(["--model", tiny_model_dir, *ONE_STEP, "--steps", "2", "--out", str(tmp_path / "run"), "--device", "cpu"])
+    assert len(read_metrics(tmp_path / "run")) == 2
+    import fastpath
+    assert calls == ([1] if fastpath._glibc() is not None else [])
