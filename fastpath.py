@@ -9,6 +9,7 @@ keep_freed_memory is the trainer's process-wide glibc setting for large CPU tens
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -221,7 +222,6 @@ def release_freed_memory(above: float = 0.7) -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    import os
     page, total = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_PHYS_PAGES")
     with open("/proc/self/statm") as f:
         resident = int(f.read().split()[1])

@@ -545,10 +545,14 @@ def _prompt_once(module, prompt: torch.Tensor, continuation: torch.Tensor, **kwa
     then forward the continuation after it. module: the causal LM or its decoder body; kwargs go to the
     prompt's forward. Returns (prompt output, continuation output or None when L == 0). The cache copy is
     differentiable, so every row's gradient reaches the shared prompt."""
-    P = prompt.numel()
-    out = module(input_ids=prompt[None], position_ids=torch.arange(P, device=prompt.device)[None], use_cache=True,
-                 **kwargs)
-    return out, _continue(module, out.cache, continuation, P)
+    out = _prompt_forward(module, prompt, **kwargs)
+    return out, _continue(module, out.cache, continuation, prompt.numel())
+
+
+def _prompt_forward(module, prompt: torch.Tensor, **kwargs):
+    """Forward one unpadded prompt (P,) as a batch of one, keeping its cache."""
+    positions = torch.arange(prompt.numel(), device=prompt.device)[None]                # (1, P)
+    return module(input_ids=prompt[None], position_ids=positions, use_cache=True, **kwargs)
 
 
 def _continue(module, cache, continuation: torch.Tensor, P: int):
@@ -577,9 +581,7 @@ class SharedPrompt:
     """
 
     def __init__(self, model, prompt_ids: torch.Tensor, uses: int):
-        P = prompt_ids.numel()
-        out = model(input_ids=prompt_ids[None], position_ids=torch.arange(P, device=prompt_ids.device)[None],
-                    use_cache=True, logits_to_keep=1)
+        out = _prompt_forward(model, prompt_ids, logits_to_keep=1)
         self.prompt_ids, self.uses_left = prompt_ids, uses
         # the logits that predict the first completion token (1, 1, V), then each layer's keys and values
         self.graph = [out.logits[:, -1:]] + [t for layer in out.cache.layers for t in (layer.keys, layer.values)]
