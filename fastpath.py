@@ -131,7 +131,12 @@ def linear(module, x: torch.Tensor) -> torch.Tensor:
     The same products in bf16 with fp32 accumulation (tests: against float64). Anything else: module(x)."""
     if type(module) is not torch.nn.Linear or not packs(module.weight):
         return module(x)
-    return torch.ops.mkldnn._linear_pointwise(x, _packed(module.weight), module.bias, "none", [], "")
+    return _packed_product(x, module.weight, module.bias)
+
+
+def _packed_product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight^T (+ bias) with the weight packed once (_packed): oneDNN's private linear op, called here only."""
+    return torch.ops.mkldnn._linear_pointwise(x, _packed(weight), bias, "none", [], "")
 
 
 def _weight_first(weight: torch.Tensor, rows: int, most: int) -> bool:
@@ -176,8 +181,7 @@ def head_logits(weight: torch.Tensor, h: torch.Tensor, buffer: torch.Tensor) -> 
     """
     V, B = weight.size(0), h.size(0)
     if packs(weight):
-        product = torch.ops.mkldnn._linear_pointwise(h, _packed(weight), None, "none", [], "")  # see linear()
-        return buffer[:V * B].view(B, V).copy_(product)                                 # (B, V)
+        return buffer[:V * B].view(B, V).copy_(_packed_product(h, weight))              # (B, V), see linear()
     if _weight_first(weight, B, 32):
         return torch.mm(weight, h.t(), out=buffer[:V * B].view(V, B)).t()             # (B, V) strided view
     return torch.mm(h, weight.t(), out=buffer[:V * B].view(B, V))                      # (B, V)
